@@ -1,0 +1,47 @@
+# Two entry points matter: `make demo` (the operator end to end on a local control plane) and
+# `make test` (everything CI runs). Both install what they need on a fresh machine.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+.PHONY: demo test lint unit e2e tools test-deps crds venv clean
+
+demo: $(VENV)/.installed tools
+	$(BIN)/python hack/demo.py
+
+test: $(VENV)/.installed tools test-deps lint
+	$(BIN)/pytest
+
+unit: $(VENV)/.installed
+	$(BIN)/pytest tests/unit
+
+e2e: $(VENV)/.installed tools
+	$(BIN)/pytest tests/e2e
+
+lint: $(VENV)/.installed
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+
+tools:
+	bash hack/tools.sh >/dev/null
+
+test-deps:
+	bash hack/test-deps.sh
+
+# Regenerates every copy of the CRD from the pydantic models (a test fails if one is stale): crds/, the
+# Helm chart's (its CRD template reads it) and deploy/'s.
+crds: $(VENV)/.installed
+	$(BIN)/zenmodel-operator crd > crds/zenml.io_zenmodeldeployments.yaml
+	cp crds/zenml.io_zenmodeldeployments.yaml charts/zenmodel-operator/files/zenml.io_zenmodeldeployments.yaml
+	cp crds/zenml.io_zenmodeldeployments.yaml deploy/zenml.io_zenmodeldeployments.yaml
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis

@@ -1,0 +1,118 @@
+#!/usr/bin/env bash
+# Builds the real Kubernetes parts the tests and the demo run against, from their Go modules, with the
+# machine's own Go toolchain, and caches them outside the repository keyed by version, so a second run
+# is a no-op. Prints the directory that holds the binaries.
+#
+#   hack/tools.sh            build what is missing, print the tools directory
+#   hack/tools.sh glua       build only gopher-lua's glua if missing (the Argo CD health-check test needs
+#                            nothing else), print the tools directory
+#   hack/tools.sh --print    print the tools directory only
+set -euo pipefail
+
+K8S_VERSION="${K8S_VERSION:-v1.34.4}"
+ETCD_VERSION="${ETCD_VERSION:-v3.6.16}"
+HELM_VERSION="${HELM_VERSION:-v3.19.0}"
+SELDON_VERSION="${SELDON_VERSION:-v1.16.0}"
+# The Lua interpreter Argo CD embeds (the version in Argo CD's go.mod); keyed by its binary's name below, so
+# adding it did not move the directory the other tools are cached in.
+GLUA_VERSION="${GLUA_VERSION:-v1.1.1}"
+CACHE="${ZENMODEL_TOOLS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/zenmodel-operator/tools}"
+BIN="$CACHE/bin-k8s-${K8S_VERSION}-etcd-${ETCD_VERSION}-helm-${HELM_VERSION}-seldon-${SELDON_VERSION}"
+
+export GOTOOLCHAIN=local GOFLAGS=-mod=mod CGO_ENABLED=0
+# The checksum database has no record of Seldon's operator module; everything else is verified.
+export GONOSUMDB=github.com/seldonio
+
+if [[ "${1:-}" == "--print" ]]; then echo "$BIN"; exit 0; fi
+mkdir -p "$BIN"
+
+log() { echo "tools: $*" >&2; }
+
+# Builds PACKAGES from MODULE@VERSION inside a throwaway module, so the module's own replace
+# directives (which `go install` refuses) are ours to set. Extra go.mod lines come on stdin.
+build_from_module() {
+  local module="$1" version="$2" ldflags="$3"; shift 3
+  local work; work="$(mktemp -d)"
+  {
+    echo "module zenmodel.local/tools-build"
+    echo "go 1.24"
+    echo "require $module $version"
+    cat
+  } >"$work/go.mod"
+  (cd "$work" && go build -trimpath -ldflags "-s -w $ldflags" -o "$BIN/" "$@")
+  rm -rf "$work"
+}
+
+kubernetes() {
+  # k8s.io/kubernetes points its staging modules at ./staging; point each at its published twin
+  # (v1.X.Y -> v0.X.Y). The list comes from the module's own go.mod, not from us.
+  local gomod staging="v0.${K8S_VERSION#v1.}"
+  gomod="$(go mod download -json "k8s.io/kubernetes@$K8S_VERSION" | python3 -c 'import json,sys; print(json.load(sys.stdin)["GoMod"])')"
+  local pkg=k8s.io/component-base/version minor="${K8S_VERSION#v1.}"; minor="${minor%%.*}"
+  local ldflags="-X $pkg.gitVersion=$K8S_VERSION -X $pkg.gitMajor=1 -X $pkg.gitMinor=$minor -X $pkg.gitTreeState=clean"
+  sed -nE 's#^[[:space:]]*(replace[[:space:]]+)?(k8s\.io/[^[:space:]]+)[[:space:]]+=>[[:space:]]+\./staging/.*#replace \2 => \2 '"$staging"'#p' "$gomod" |
+    build_from_module k8s.io/kubernetes "$K8S_VERSION" "$ldflags" \
+      k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager k8s.io/kubernetes/cmd/kubectl
+}
+
+etcd() {
+  # go.etcd.io/etcd/server/v3 is the etcd server's main package; go names the binary "server".
+  build_from_module go.etcd.io/etcd/server/v3 "$ETCD_VERSION" "" go.etcd.io/etcd/server/v3 </dev/null
+  mv "$BIN/server" "$BIN/etcd"
+}
+
+helm() {
+  build_from_module helm.sh/helm/v3 "$HELM_VERSION" "-X helm.sh/helm/v3/internal/version.version=$HELM_VERSION" \
+    helm.sh/helm/v3/cmd/helm </dev/null
+}
+
+seldon_crd() {
+  # Seldon's own SeldonDeployment CRD, the v1 "small" variant, as Seldon builds it: its kustomization
+  # under config/crd_v1_small (base + its JSON patches that unroll graph.children), run by kubectl's
+  # kustomize. Left out: the cert-manager CA-injection patch (it needs config/default's vars) and
+  # status.json, a fix for an old controller-tools bug whose target (a top-level status) this base lacks.
+  local dir work
+  dir="$(go mod download -json "github.com/seldonio/seldon-core/operator@$SELDON_VERSION" | python3 -c 'import json,sys; print(json.load(sys.stdin)["Dir"])')"
+  work="$(mktemp -d)"
+  cp -r "$dir/config/crd_v1_small/bases" "$dir/config/crd_v1_small/patches" "$work/"
+  chmod -R u+w "$work"
+  python3 - "$dir/config/crd_v1_small/kustomization.yaml" >"$work/kustomization.yaml" <<'PY'
+import sys, yaml
+kustomization = yaml.safe_load(open(sys.argv[1]))
+patches = [p for p in kustomization["patchesJson6902"] if p["path"] != "patches/status.json"]
+print(yaml.safe_dump({"resources": kustomization["resources"], "patches": patches}))
+PY
+  "$BIN/kubectl" kustomize "$work" >"$work/seldon-crd.yaml"
+  mv "$work/seldon-crd.yaml" "$BIN/seldon-crd.yaml"
+  rm -rf "$work"
+}
+
+glua() {
+  # Built as glua-<version>, with glua a link to it: a version bump builds anew.
+  rm -f "$BIN/glua"
+  build_from_module github.com/yuin/gopher-lua "$GLUA_VERSION" "" github.com/yuin/gopher-lua/cmd/glua </dev/null
+  mv "$BIN/glua" "$BIN/glua-$GLUA_VERSION"
+  ln -s "glua-$GLUA_VERSION" "$BIN/glua"
+}
+
+timed() {
+  local name="$1" marker="$2"; shift 2
+  [[ -e "$BIN/$marker" ]] && return 0
+  local start=$SECONDS
+  log "building $name"
+  "$@"
+  log "built $name in $((SECONDS - start))s"
+}
+
+if [[ "${1:-}" == "glua" ]]; then
+  timed glua "glua-$GLUA_VERSION" glua
+  echo "$BIN"
+  exit 0
+fi
+
+timed etcd etcd etcd
+timed kubernetes kube-apiserver kubernetes
+timed seldon-crd seldon-crd.yaml seldon_crd
+timed helm helm helm
+timed glua "glua-$GLUA_VERSION" glua
+echo "$BIN"
