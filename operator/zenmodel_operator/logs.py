@@ -1,0 +1,42 @@
+"""Logging set-up: human text by default, one JSON object a line on request."""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import UTC, datetime
+from typing import Any
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        k8s = getattr(record, "k8s_ref", None)  # kopf's per-object loggers name the object here
+        if isinstance(k8s, dict):
+            entry["object"] = {k: k8s.get(k) for k in ("namespace", "name", "kind") if k8s.get(k)}
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry)
+
+
+def configure_logging(level: str, fmt: str) -> None:
+    handler = logging.StreamHandler()
+    handler.setFormatter(
+        JsonFormatter()
+        if fmt == "json"
+        else logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s")
+    )
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    # kopf's own debug output includes raw watch events, so it never goes below INFO: Secrets pass
+    # through those streams, and their values must not reach a log.
+    logging.getLogger("kopf").setLevel(max(logging.INFO, logging.getLevelName(level)))
+    # kopf reports every handled watch event at INFO ("Handler ... succeeded"): noise, as every
+    # event is only a key for the work queue. Its warnings and errors still show.
+    logging.getLogger("kopf.objects").setLevel(logging.WARNING)
