@@ -1,0 +1,80 @@
+"""Reading and writing objects through the real kubectl, for the end-to-end tests."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import yaml
+
+from localcluster import LocalCluster
+
+
+def get(cluster: LocalCluster, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
+    result = cluster.kubectl(
+        "get", kind, name, "-n", namespace, "-o", "json", "--ignore-not-found", check=False
+    )
+    if result.returncode != 0:
+        raise AssertionError(result.stderr)
+    return json.loads(result.stdout) if result.stdout.strip() else None
+
+
+def must_get(cluster: LocalCluster, kind: str, namespace: str, name: str) -> dict[str, Any]:
+    obj = get(cluster, kind, namespace, name)
+    assert obj is not None, f"{kind} {namespace}/{name} not found"
+    return obj
+
+
+def apply(cluster: LocalCluster, *docs: dict[str, Any]) -> None:
+    cluster.kubectl("apply", "-f", "-", input=yaml.safe_dump_all(docs))
+
+
+def patch_seldon_status(cluster: LocalCluster, namespace: str, name: str, status: dict[str, Any]) -> None:
+    """Plays Seldon Core's controller: it alone writes a SeldonDeployment's status."""
+    cluster.kubectl(
+        "patch",
+        "seldondeployment",
+        name,
+        "-n",
+        namespace,
+        "--subresource=status",
+        "--type=merge",
+        "-p",
+        json.dumps({"status": status}),
+    )
+
+
+def condition(obj: dict[str, Any] | None, type_: str) -> dict[str, Any]:
+    for item in ((obj or {}).get("status") or {}).get("conditions") or []:
+        if item.get("type") == type_:
+            return dict(item)
+    return {}
+
+
+def events(cluster: LocalCluster, namespace: str, name: str) -> list[dict[str, Any]]:
+    result = cluster.kubectl(
+        "get", "events", "-n", namespace, "--field-selector", f"involvedObject.name={name}", "-o", "json"
+    )
+    return list(json.loads(result.stdout)["items"])
+
+
+def zmd(name: str, namespace: str, uri: str = "s3://models/iris/v3", **spec: Any) -> dict[str, Any]:
+    return {
+        "apiVersion": "zenml.io/v1alpha1",
+        "kind": "ZenModelDeployment",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {
+            "model": {"name": "iris", "uri": uri, "implementation": "SKLEARN_SERVER"},
+            "credentials": {"secretRef": {"name": "s3-creds"}, "s3": {"region": "eu-west-1"}},
+            **spec,
+        },
+    }
+
+
+def s3_secret(namespace: str, secret_key: str = "e2e-secret-key", name: str = "s3-creds") -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": name, "namespace": namespace, "labels": {"zenml.io/model-credentials": "true"}},
+        "stringData": {"AWS_ACCESS_KEY_ID": "e2e-access-key", "AWS_SECRET_ACCESS_KEY": secret_key},
+    }

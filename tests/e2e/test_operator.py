@@ -1,0 +1,303 @@
+"""The operator's core, end to end: a real operator process against a real control plane.
+
+The tests play Seldon Core's controller by writing the SeldonDeployment's status subresource, as Seldon
+does; the garbage collector is kube-controller-manager's own.
+"""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+import pytest
+import yaml
+from objects import apply, condition, events, get, must_get, patch_seldon_status, s3_secret, zmd
+
+from localcluster import LocalCluster
+from operator_process import OperatorProcess
+from waiting import wait_for
+
+pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("operator")]
+
+TIMEOUT = 30.0
+GC_TIMEOUT = 120.0  # the garbage collector works through its own queue
+
+
+def wait_ready_state(
+    cluster: LocalCluster, namespace: str, name: str, state: str, generation: int = 1
+) -> dict[str, Any]:
+    def reached() -> bool:
+        status = (get(cluster, "zmd", namespace, name) or {}).get("status") or {}
+        return status.get("state") == state and status.get("observedGeneration") == generation
+
+    wait_for(reached, TIMEOUT, f"{namespace}/{name} never reached state {state} at generation {generation}")
+    return must_get(cluster, "zmd", namespace, name)
+
+
+def test_create_makes_owned_children(cluster: LocalCluster, namespace: str) -> None:
+    apply(cluster, s3_secret(namespace), zmd("iris", namespace, replicas=2))
+    parent = wait_ready_state(cluster, namespace, "iris", "Creating")
+
+    sdp = must_get(cluster, "seldondeployment", namespace, "iris")
+    secret = must_get(cluster, "secret", namespace, "iris-rclone")
+    for child in (sdp, secret):
+        (owner,) = child["metadata"]["ownerReferences"]
+        assert owner["uid"] == parent["metadata"]["uid"]
+        assert owner["controller"] is True and owner["kind"] == "ZenModelDeployment"
+        assert child["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "zenmodel-operator"
+    predictor = sdp["spec"]["predictors"][0]
+    assert predictor["replicas"] == 2
+    assert predictor["graph"]["modelUri"] == "s3://models/iris/v3"
+    assert predictor["graph"]["envSecretRefName"] == "iris-rclone"
+    data = {k: base64.b64decode(v).decode() for k, v in secret["data"].items()}
+    assert data["RCLONE_CONFIG_S3_TYPE"] == "s3"
+    assert data["RCLONE_CONFIG_S3_SECRET_ACCESS_KEY"] == "e2e-secret-key"
+    assert data["RCLONE_CONFIG_S3_REGION"] == "eu-west-1"
+
+    status = parent["status"]
+    assert status["seldonDeploymentName"] == "iris"
+    assert status["credentialsSecretName"] == "iris-rclone"
+    assert (
+        status["predictionURL"] == f"http://ingress.example.com/seldon/{namespace}/iris/api/v1.0/predictions"
+    )
+    assert condition(parent, "CredentialsReady")["status"] == "True"
+    assert condition(parent, "Ready")["reason"] == "Creating"
+    assert [e["reason"] for e in events(cluster, namespace, "iris")] == ["Created"]
+
+
+def test_status_mirrors_seldon(cluster: LocalCluster, namespace: str) -> None:
+    apply(cluster, s3_secret(namespace), zmd("iris", namespace, replicas=2))
+    wait_ready_state(cluster, namespace, "iris", "Creating")
+
+    patch_seldon_status(
+        cluster,
+        namespace,
+        "iris",
+        {
+            "state": "Creating",
+            "deploymentStatus": {"iris-default-0-iris": {"replicas": 2, "availableReplicas": 1}},
+        },
+    )
+    wait_for(
+        lambda: (
+            ((get(cluster, "zmd", namespace, "iris") or {}).get("status") or {}).get("availableReplicas") == 1
+        ),
+        TIMEOUT,
+        "availableReplicas never mirrored",
+    )
+
+    address = f"http://iris-default.{namespace}.svc.cluster.local:8000/api/v1.0/predictions"
+    patch_seldon_status(
+        cluster,
+        namespace,
+        "iris",
+        {
+            "state": "Available",
+            "address": {"url": address},
+            "deploymentStatus": {"iris-default-0-iris": {"replicas": 2, "availableReplicas": 2}},
+        },
+    )
+    parent = wait_ready_state(cluster, namespace, "iris", "Available")
+    assert parent["status"]["internalURL"] == address
+    assert parent["status"]["availableReplicas"] == 2
+    assert condition(parent, "Ready")["status"] == "True"
+
+    patch_seldon_status(
+        cluster, namespace, "iris", {"state": "Failed", "description": "iris-default: ImagePullBackOff"}
+    )
+    parent = wait_ready_state(cluster, namespace, "iris", "Failed")
+    ready = condition(parent, "Ready")
+    assert (ready["status"], ready["reason"]) == ("False", "Failed")
+    assert "ImagePullBackOff" in ready["message"]
+    wait_for(
+        lambda: (
+            [e["reason"] for e in events(cluster, namespace, "iris")] == ["Created", "Available", "Failed"]
+        ),
+        TIMEOUT,
+        "expected exactly the Created, Available and Failed events",
+    )
+
+
+def test_update_is_in_place(cluster: LocalCluster, namespace: str) -> None:
+    apply(cluster, s3_secret(namespace), zmd("iris", namespace))
+    wait_ready_state(cluster, namespace, "iris", "Creating")
+    uid = must_get(cluster, "seldondeployment", namespace, "iris")["metadata"]["uid"]
+
+    apply(cluster, zmd("iris", namespace, uri="s3://models/iris/v4"))
+    parent = wait_ready_state(cluster, namespace, "iris", "Creating", generation=2)
+    sdp = must_get(cluster, "seldondeployment", namespace, "iris")
+    assert sdp["spec"]["predictors"][0]["graph"]["modelUri"] == "s3://models/iris/v4"
+    assert sdp["metadata"]["uid"] == uid  # rolled, not recreated: the URL stays
+    assert all(c["observedGeneration"] == 2 for c in parent["status"]["conditions"])
+
+
+def test_delete_lets_the_garbage_collector_take_the_children(cluster: LocalCluster, namespace: str) -> None:
+    apply(cluster, s3_secret(namespace), zmd("iris", namespace))
+    wait_ready_state(cluster, namespace, "iris", "Creating")
+    cluster.kubectl("delete", "zmd", "iris", "-n", namespace)
+    wait_for(
+        lambda: get(cluster, "seldondeployment", namespace, "iris") is None,
+        GC_TIMEOUT,
+        "the SeldonDeployment outlived its parent",
+    )
+    wait_for(
+        lambda: get(cluster, "secret", namespace, "iris-rclone") is None,
+        GC_TIMEOUT,
+        "the rclone Secret outlived its parent",
+    )
+    assert get(cluster, "secret", namespace, "s3-creds") is not None  # the user's own Secret stays
+
+
+def test_drift_is_restored(cluster: LocalCluster, namespace: str) -> None:
+    apply(cluster, s3_secret(namespace), zmd("iris", namespace, replicas=2))
+    wait_ready_state(cluster, namespace, "iris", "Creating")
+    first_uid = must_get(cluster, "seldondeployment", namespace, "iris")["metadata"]["uid"]
+
+    cluster.kubectl("delete", "seldondeployment", "iris", "-n", namespace)
+    wait_for(
+        lambda: (
+            (get(cluster, "seldondeployment", namespace, "iris") or {}).get("metadata", {}).get("uid")
+            not in (None, first_uid)
+        ),
+        TIMEOUT,
+        "a deleted SeldonDeployment was not recreated",
+    )
+
+    cluster.kubectl(
+        "patch",
+        "seldondeployment",
+        "iris",
+        "-n",
+        namespace,
+        "--type=json",
+        "-p",
+        '[{"op": "replace", "path": "/spec/predictors/0/replicas", "value": 7}]',
+    )
+    wait_for(
+        lambda: (
+            must_get(cluster, "seldondeployment", namespace, "iris")["spec"]["predictors"][0]["replicas"] == 2
+        ),
+        TIMEOUT,
+        "an edited SeldonDeployment was not restored",
+    )
+
+    cluster.kubectl(
+        "patch",
+        "secret",
+        "iris-rclone",
+        "-n",
+        namespace,
+        "--type=merge",
+        "-p",
+        '{"data": {"RCLONE_CONFIG_S3_REGION": "' + base64.b64encode(b"us-east-2").decode() + '"}}',
+    )
+    wait_for(
+        lambda: (
+            base64.b64decode(
+                must_get(cluster, "secret", namespace, "iris-rclone")["data"]["RCLONE_CONFIG_S3_REGION"]
+            )
+            == b"eu-west-1"
+        ),
+        TIMEOUT,
+        "an edited rclone Secret was not restored",
+    )
+
+    cluster.kubectl("delete", "secret", "iris-rclone", "-n", namespace)
+    wait_for(
+        lambda: get(cluster, "secret", namespace, "iris-rclone") is not None,
+        TIMEOUT,
+        "a deleted rclone Secret was not recreated",
+    )
+
+
+def test_a_foreign_seldon_deployment_is_left_alone(cluster: LocalCluster, namespace: str) -> None:
+    foreign = {
+        "apiVersion": "machinelearning.seldon.io/v1",
+        "kind": "SeldonDeployment",
+        "metadata": {"name": "iris", "namespace": namespace},
+        "spec": {
+            "predictors": [
+                {
+                    "name": "default",
+                    "graph": {
+                        "name": "other",
+                        "implementation": "SKLEARN_SERVER",
+                        "modelUri": "gs://theirs/model",
+                    },
+                }
+            ]
+        },
+    }
+    apply(cluster, foreign)
+    before = must_get(cluster, "seldondeployment", namespace, "iris")
+    apply(cluster, s3_secret(namespace), zmd("iris", namespace))
+    wait_for(
+        lambda: (
+            condition(get(cluster, "zmd", namespace, "iris"), "Ready").get("reason")
+            == "SeldonDeploymentConflict"
+        ),
+        TIMEOUT,
+        "the conflict was not reported",
+    )
+    after = must_get(cluster, "seldondeployment", namespace, "iris")
+    assert after["metadata"]["resourceVersion"] == before["metadata"]["resourceVersion"]
+    assert "ownerReferences" not in after["metadata"]
+    assert "Warning" in {e["type"] for e in events(cluster, namespace, "iris")}
+
+    cluster.kubectl("delete", "seldondeployment", "iris", "-n", namespace)
+    wait_ready_state(cluster, namespace, "iris", "Creating")  # once it's gone, ours takes its place
+    assert must_get(cluster, "seldondeployment", namespace, "iris")["metadata"]["ownerReferences"]
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (
+            {"model": {"name": "iris", "uri": "s3://m/i", "implementation": "CUSTOM"}},
+            "implementation CUSTOM needs custom.image",
+        ),
+        (
+            {"model": {"name": "iris", "uri": "s3://m/i", "implementation": "TRITON_SERVER"}},
+            "the protocol must fit the implementation",
+        ),
+        (
+            {"model": {"name": "iris", "uri": "ftp://m/i", "implementation": "SKLEARN_SERVER"}},
+            "spec.model.uri",
+        ),
+        ({"replicas": -1}, "spec.replicas"),
+    ],
+)
+def test_bad_input_is_refused_at_apply_time(
+    cluster: LocalCluster, namespace: str, change: dict[str, Any], message: str
+) -> None:
+    doc = zmd("bad", namespace)
+    doc["spec"].update(change)
+    result = cluster.kubectl("apply", "-f", "-", input=yaml.safe_dump(doc), check=False)
+    assert result.returncode != 0
+    assert message in result.stderr
+    assert get(cluster, "zmd", namespace, "bad") is None
+
+
+def test_a_too_long_name_is_refused(cluster: LocalCluster, namespace: str) -> None:
+    result = cluster.kubectl("apply", "-f", "-", input=yaml.safe_dump(zmd("a" * 56, namespace)), check=False)
+    assert result.returncode != 0
+    assert "metadata.name" in result.stderr
+
+
+def test_kubectl_explain_and_columns(
+    cluster: LocalCluster, namespace: str, operator: OperatorProcess
+) -> None:
+    explained = cluster.kubectl("explain", "zmd.spec.model.uri").stdout
+    assert "Where the model artifact lives" in explained
+    apply(cluster, s3_secret(namespace), zmd("iris", namespace))
+    wait_ready_state(cluster, namespace, "iris", "Creating")
+    table = cluster.kubectl("get", "zmd", "-n", namespace).stdout
+    header, row = table.splitlines()[:2]
+    assert header.split() == ["NAME", "STATE", "READY", "MODEL", "URL", "AGE"]
+    assert row.split()[:5] == [
+        "iris",
+        "Creating",
+        "False",
+        "s3://models/iris/v3",
+        f"http://ingress.example.com/seldon/{namespace}/iris/api/v1.0/predictions",
+    ]

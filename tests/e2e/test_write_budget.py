@@ -1,0 +1,166 @@
+"""Writes are a budget, counted by the apiserver itself (`apiserver_request_total`), not by the operator.
+
+The counts are deterministic, so they are asserted; they are also printed (`pytest -s`) for the notes.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from objects import apply, condition, get, patch_seldon_status, s3_secret, zmd
+from prometheus_client.parser import text_string_to_metric_families
+
+from localcluster import LocalCluster
+from operator_process import OperatorProcess
+from waiting import wait_for
+
+pytestmark = pytest.mark.e2e
+
+# Everything the operator may write. The tests' own writes (creating parents and Secrets, playing
+# Seldon on the status subresource) fall outside it, and so do the controller manager's deletions.
+OPERATOR_WRITES = {
+    ("seldondeployments", ""),
+    ("secrets", ""),
+    ("zenmodeldeployments", "status"),
+    ("events", ""),
+}
+WRITE_VERBS = {"POST", "PUT", "PATCH", "APPLY", "DELETE"}
+TIMEOUT = 60.0
+
+
+def operator_writes(cluster: LocalCluster) -> int:
+    total = 0.0
+    for family in text_string_to_metric_families(cluster.metrics()):
+        for sample in family.samples:
+            labels = sample.labels
+            if (
+                sample.name == "apiserver_request_total"
+                and labels.get("verb") in WRITE_VERBS
+                and labels.get("code", "").startswith("2")
+                and (labels.get("resource"), labels.get("subresource", "")) in OPERATOR_WRITES
+            ):
+                total += sample.value
+    return int(total)
+
+
+def metric(process: OperatorProcess, name: str) -> float:
+    return sum(
+        sample.value
+        for family in text_string_to_metric_families(process.metrics())
+        for sample in family.samples
+        if sample.name == name
+    )
+
+
+def wait_converged(process: OperatorProcess, reconciles: int) -> None:
+    """The operator has reconciled at least `reconciles` times and has nothing left to do."""
+    wait_for(
+        lambda: (
+            metric(process, "zenmodel_reconcile_total") >= reconciles
+            and metric(process, "zenmodel_workqueue_depth") == 0
+        ),
+        TIMEOUT,
+        f"the operator did not settle after {reconciles} reconciles",
+    )
+
+
+def no_namespace_terminating(cluster: LocalCluster) -> bool:
+    items = json.loads(cluster.kubectl("get", "namespaces", "-o", "json").stdout)["items"]
+    return all(ns["status"].get("phase") != "Terminating" for ns in items)
+
+
+@pytest.fixture
+def budget_namespace(cluster: LocalCluster) -> Iterator[str]:
+    # Other tests' namespaces are torn down first, so nothing else writes while we count.
+    wait_for(lambda: no_namespace_terminating(cluster), 120, "namespaces still terminating")
+    name = f"budget-{secrets.token_hex(4)}"
+    cluster.kubectl("create", "namespace", name)
+    yield name
+    cluster.kubectl("delete", "namespace", name, "--wait=false", check=False)
+
+
+def start_operator(cluster: LocalCluster, log_dir: Path) -> OperatorProcess:
+    return OperatorProcess(
+        {**cluster.env(), "ZENMODEL_INGRESS_BASE_URL": "http://ingress.example.com"},
+        log_dir / "operator.log",
+        "--namespaces",
+        "budget-*",
+    ).start()
+
+
+def test_one_object_to_available(cluster: LocalCluster, budget_namespace: str, tmp_path: Path) -> None:
+    ns = budget_namespace
+    apply(cluster, s3_secret(ns))
+    process = start_operator(cluster, tmp_path)
+    try:
+        before = operator_writes(cluster)
+        apply(cluster, zmd("iris", ns, replicas=2))
+        wait_for(
+            lambda: get(cluster, "seldondeployment", ns, "iris") is not None, TIMEOUT, "no SeldonDeployment"
+        )
+        patch_seldon_status(
+            cluster,
+            ns,
+            "iris",
+            {
+                "state": "Creating",
+                "deploymentStatus": {"iris-default-0-iris": {"replicas": 2}},
+            },
+        )
+        patch_seldon_status(
+            cluster,
+            ns,
+            "iris",
+            {
+                "state": "Available",
+                "address": {"url": f"http://iris-default.{ns}.svc.cluster.local:8000/api/v1.0/predictions"},
+                "deploymentStatus": {"iris-default-0-iris": {"replicas": 2, "availableReplicas": 2}},
+            },
+        )
+        wait_for(
+            lambda: condition(get(cluster, "zmd", ns, "iris"), "Ready").get("status") == "True",
+            TIMEOUT,
+            "never became Ready",
+        )
+        wait_converged(process, reconciles=1)
+        writes = operator_writes(cluster) - before
+    finally:
+        process.stop()
+    print(f"\nwrite budget: apply -> Available cost {writes} operator writes (budget 6)")
+    assert 0 < writes <= 6
+
+
+def test_restart_over_converged_objects_costs_nothing(
+    cluster: LocalCluster, budget_namespace: str, tmp_path: Path
+) -> None:
+    ns = budget_namespace
+    count = 50
+    apply(cluster, s3_secret(ns), *(zmd(f"model-{i:02d}", ns) for i in range(count)))
+    first = start_operator(cluster, tmp_path)
+    try:
+        wait_converged(first, reconciles=count)
+        wait_for(
+            lambda: all(
+                (item.get("status") or {}).get("state") == "Creating"
+                for item in json.loads(cluster.kubectl("get", "zmd", "-n", ns, "-o", "json").stdout)["items"]
+            ),
+            TIMEOUT,
+            "not every object converged",
+        )
+    finally:
+        first.stop()
+
+    before = operator_writes(cluster)
+    second = start_operator(cluster, tmp_path)
+    try:
+        wait_converged(second, reconciles=count)
+        writes = operator_writes(cluster) - before
+        reconciles = int(metric(second, "zenmodel_reconcile_total"))
+    finally:
+        second.stop()
+    print(f"\nwrite budget: restart over {count} converged objects: {reconciles} reconciles, {writes} writes")
+    assert writes == 0

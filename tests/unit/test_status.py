@@ -1,0 +1,172 @@
+"""Status derivation: Seldon's status in, the parent's status out."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from zenmodel_operator.conditions import Condition, merge_conditions
+from zenmodel_operator.spec import ZenModelDeploymentSpec, ZenModelDeploymentStatus
+from zenmodel_operator.status import CredentialsOutcome, Observation, derive_status, prediction_url
+
+NOW = "2026-11-21T10:00:00Z"
+LATER = "2026-11-21T11:00:00Z"
+
+
+def make_spec(
+    protocol: str = "seldon", implementation: str = "SKLEARN_SERVER", **extra: Any
+) -> ZenModelDeploymentSpec:
+    return ZenModelDeploymentSpec.model_validate(
+        {
+            "model": {
+                "name": "iris",
+                "uri": "s3://models/iris",
+                "implementation": implementation,
+                "protocol": protocol,
+            },
+            "replicas": 2,
+            **extra,
+        }
+    )
+
+
+def observe(seldon_status: dict[str, Any] | None, **changes: Any) -> Observation:
+    seldon = None if seldon_status is None else {"metadata": {"name": "iris"}, "status": seldon_status}
+    fields: dict[str, Any] = {
+        "namespace": "models",
+        "name": "iris",
+        "generation": 3,
+        "spec": make_spec(),
+        "spec_error": None,
+        "credentials": CredentialsOutcome(True, "CredentialsRendered", "ok", "iris-rclone"),
+        "seldon": seldon,
+        "conflict": False,
+        "apply_error": None,
+        "default_base_url": "http://ingress.example.com",
+    }
+    fields.update(changes)
+    return Observation(**fields)
+
+
+def conditions(status: dict[str, Any]) -> dict[str, tuple[str, str]]:
+    return {c["type"]: (c["status"], c["reason"]) for c in status["conditions"]}
+
+
+@pytest.mark.parametrize(
+    ("protocol", "implementation", "path"),
+    [
+        ("seldon", "SKLEARN_SERVER", "/api/v1.0/predictions"),
+        ("v2", "SKLEARN_SERVER", "/v2/models/iris/infer"),
+        ("tensorflow", "TENSORFLOW_SERVER", "/v1/models/iris:predict"),
+    ],
+)
+def test_prediction_url_per_protocol(protocol: str, implementation: str, path: str) -> None:
+    url = prediction_url("http://ingress.example.com/", "models", "iris", make_spec(protocol, implementation))
+    assert url == f"http://ingress.example.com/seldon/models/iris{path}"
+
+
+def test_spec_base_url_wins_over_the_operator_default() -> None:
+    spec = make_spec(ingress={"baseURL": "https://models.example.org"})
+    status = derive_status(observe({"state": "Available"}, spec=spec), {}, NOW)
+    assert status["predictionURL"] == "https://models.example.org/seldon/models/iris/api/v1.0/predictions"
+
+
+def test_available_mirrors_seldon() -> None:
+    status = derive_status(
+        observe(
+            {
+                "state": "Available",
+                "address": {"url": "http://iris-default.models.svc.cluster.local:8000/api/v1.0/predictions"},
+                "deploymentStatus": {"iris-default-0-iris": {"replicas": 2, "availableReplicas": 2}},
+            }
+        ),
+        {},
+        NOW,
+    )
+    assert status["state"] == "Available"
+    assert status["availableReplicas"] == 2
+    assert status["internalURL"] == "http://iris-default.models.svc.cluster.local:8000/api/v1.0/predictions"
+    assert conditions(status) == {
+        "CredentialsReady": ("True", "CredentialsRendered"),
+        "SeldonDeploymentReady": ("True", "Available"),
+        "Ready": ("True", "Available"),
+    }
+    assert all(c["observedGeneration"] == 3 for c in status["conditions"])
+    ZenModelDeploymentStatus.model_validate(status)  # fits the CRD's status schema
+
+
+def test_no_seldon_status_reads_like_seldons_own_creating() -> None:
+    waiting = derive_status(observe({}), {}, NOW)
+    creating = derive_status(observe({"state": "Creating"}), {}, NOW)
+    assert waiting == creating
+    assert waiting["state"] == "Creating"
+    assert "waiting for Seldon Core" in waiting["conditions"][1]["message"]
+
+
+def test_failed_carries_seldons_description() -> None:
+    status = derive_status(
+        observe({"state": "Failed", "description": "Deployment iris-default failed: ImagePullBackOff"}),
+        {},
+        NOW,
+    )
+    assert status["state"] == "Failed"
+    ready = status["conditions"][2]
+    assert (ready["status"], ready["reason"]) == ("False", "Failed")
+    assert "ImagePullBackOff" in ready["message"]
+
+
+def test_conflict_is_reported_and_not_mirrored() -> None:
+    status = derive_status(observe({"state": "Available"}, conflict=True), {}, NOW)
+    assert status["state"] == "Failed"
+    assert conditions(status)["Ready"] == ("False", "SeldonDeploymentConflict")
+    assert "seldonDeploymentName" not in status
+    assert status["availableReplicas"] == 0
+
+
+def test_credentials_failure_keeps_the_last_good_deployment_visible() -> None:
+    failure = CredentialsOutcome(
+        False, "MissingKeys", "Secret s3-creds lacks AWS_SECRET_ACCESS_KEY", "iris-rclone"
+    )
+    status = derive_status(observe({"state": "Available"}, credentials=failure), {}, NOW)
+    assert status["state"] == "Available"
+    assert conditions(status)["Ready"] == ("False", "MissingKeys")
+    assert status["credentialsSecretName"] == "iris-rclone"
+
+
+def test_credentials_failure_before_any_deployment() -> None:
+    failure = CredentialsOutcome(False, "SecretNotFound", "Secret s3-creds not found")
+    status = derive_status(observe(None, credentials=failure), {}, NOW)
+    assert status["state"] == "Unknown"
+    assert conditions(status)["SeldonDeploymentReady"] == ("False", "WaitingForCredentials")
+
+
+def test_invalid_spec() -> None:
+    status = derive_status(
+        observe(None, spec=None, spec_error="spec.model: Field required", credentials=None), {}, NOW
+    )
+    assert status["state"] == "Failed"
+    assert conditions(status) == {"Ready": ("False", "InvalidSpec")}
+
+
+def test_unchanged_status_is_identical_later() -> None:
+    first = derive_status(observe({"state": "Available"}), {}, NOW)
+    assert derive_status(observe({"state": "Available"}), first, LATER) == first
+
+
+def test_transition_time_moves_only_when_status_changes() -> None:
+    before = [
+        {
+            "type": "Ready",
+            "status": "False",
+            "reason": "Creating",
+            "message": "m",
+            "lastTransitionTime": NOW,
+            "observedGeneration": 1,
+        }
+    ]
+    same = merge_conditions(before, [Condition("Ready", False, "Failed", "other")], generation=2, now=LATER)
+    flipped = merge_conditions(before, [Condition("Ready", True, "Available", "ok")], generation=2, now=LATER)
+    assert same[0]["lastTransitionTime"] == NOW
+    assert same[0]["reason"] == "Failed"
+    assert flipped[0]["lastTransitionTime"] == LATER
