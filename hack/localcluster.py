@@ -1,0 +1,634 @@
+#!/usr/bin/env python3
+"""A real Kubernetes control plane on loopback: etcd, kube-apiserver and kube-controller-manager.
+
+No kubelet, no nodes, no containers: just the API server with real authentication, RBAC, admission
+and CRDs, plus the controller manager's real garbage collector, namespace and service-account
+controllers. The binaries come from ``hack/tools.sh``; certificates are made with the ``openssl`` CLI.
+
+As a library::
+
+    with LocalCluster(Path("/tmp/cluster")) as cluster:
+        cluster.start(crds=[Path("crds/zenml.io_zenmodeldeployments.yaml")])
+        cluster.kubectl("get", "namespaces")
+
+As a command::
+
+    python hack/localcluster.py up --dir /tmp/cluster --crd crds/zenml.io_zenmodeldeployments.yaml
+"""
+
+from __future__ import annotations
+
+import argparse
+import atexit
+import base64
+import contextlib
+import ctypes
+import http.client
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import ssl
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import IO, Any
+
+import yaml
+
+HACK_DIR = Path(__file__).resolve().parent
+TOOLS_SCRIPT = HACK_DIR / "tools.sh"
+BINARIES = ("etcd", "kube-apiserver", "kube-controller-manager", "kubectl")
+SERVICE_CLUSTER_IP_RANGE = "10.0.0.0/24"
+SERVICE_ACCOUNT_ISSUER = "https://kubernetes.default.svc.cluster.local"
+LOG_TAIL_LINES = 40
+
+
+class ClusterError(RuntimeError):
+    """The control plane could not be started or a step against it failed."""
+
+
+class KubectlError(subprocess.CalledProcessError):
+    """A kubectl call failed; unlike its base class, the message carries kubectl's stderr."""
+
+    def __str__(self) -> str:
+        stderr = self.stderr if len(self.stderr) <= 4000 else f"...{self.stderr[-4000:]}"
+        return f"{super().__str__()}\nstderr:\n{stderr}"
+
+
+def resolve_tools_dir(build: bool = True) -> Path:
+    """The directory ``hack/tools.sh`` builds into; builds whatever is missing unless ``build`` is false."""
+    args = ["bash", str(TOOLS_SCRIPT)] + ([] if build else ["--print"])
+    out = subprocess.run(args, check=True, stdout=subprocess.PIPE, text=True).stdout
+    lines = out.strip().splitlines()
+    if not lines:
+        raise ClusterError(f"{TOOLS_SCRIPT} printed no tools directory")
+    return Path(lines[-1])
+
+
+def _free_ports(count: int) -> list[int]:
+    """Distinct loopback ports the kernel says are free right now."""
+    socks: list[socket.socket] = []
+    try:
+        for _ in range(count):
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            s.bind(("127.0.0.1", 0))
+            socks.append(s)
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+
+
+def _tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
+    try:
+        text = path.read_text(errors="replace")
+    except OSError as exc:
+        return f"<cannot read {path}: {exc}>"
+    return "\n".join(text.splitlines()[-lines:])
+
+
+# Loaded before any fork: the child should not have to dlopen anything between fork and exec.
+_LIBC = ctypes.CDLL(None, use_errno=True) if sys.platform == "linux" else None
+
+
+def _die_with_parent() -> None:
+    """Runs in the child before exec: ask Linux to SIGKILL it when the parent thread exits."""
+    if _LIBC is not None:
+        pr_set_pdeathsig = 1
+        _LIBC.prctl(pr_set_pdeathsig, signal.SIGKILL)
+
+
+@dataclass
+class _Process:
+    name: str
+    popen: subprocess.Popen[bytes]
+    log: Path
+
+    def alive(self) -> bool:
+        return self.popen.poll() is None
+
+    def stop(self, grace: float) -> None:
+        if self.popen.poll() is not None:
+            return
+        # The child leads its own session, so its process group id is its pid.
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.popen.pid, signal.SIGTERM)
+        try:
+            self.popen.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.popen.pid, signal.SIGKILL)
+            self.popen.wait()
+
+
+_OPENSSL_CONFIG = """\
+[req]
+distinguished_name = dn
+[dn]
+[ca_ext]
+basicConstraints = critical,CA:TRUE
+keyUsage = critical,keyCertSign,cRLSign,digitalSignature
+subjectKeyIdentifier = hash
+[client_ext]
+basicConstraints = critical,CA:FALSE
+keyUsage = critical,digitalSignature,keyEncipherment
+extendedKeyUsage = clientAuth
+authorityKeyIdentifier = keyid
+[apiserver_ext]
+basicConstraints = critical,CA:FALSE
+keyUsage = critical,digitalSignature,keyEncipherment
+extendedKeyUsage = serverAuth
+authorityKeyIdentifier = keyid
+subjectAltName = IP:127.0.0.1,IP:10.0.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,\
+DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local
+[loopback_server_ext]
+basicConstraints = critical,CA:FALSE
+keyUsage = critical,digitalSignature,keyEncipherment
+extendedKeyUsage = serverAuth
+authorityKeyIdentifier = keyid
+subjectAltName = IP:127.0.0.1,DNS:localhost
+"""
+
+
+class LocalCluster:
+    """etcd + kube-apiserver + kube-controller-manager as child processes, listening on 127.0.0.1 only."""
+
+    def __init__(self, workdir: Path, tools_dir: Path | None = None) -> None:
+        self.workdir = Path(workdir).resolve()
+        self.tools_dir = Path(tools_dir).resolve() if tools_dir is not None else resolve_tools_dir()
+        missing = [b for b in BINARIES if not (self.tools_dir / b).is_file()]
+        if missing:
+            raise ClusterError(f"{self.tools_dir} lacks {', '.join(missing)}; run {TOOLS_SCRIPT}")
+        self.pki = self.workdir / "pki"
+        self.logs = self.workdir / "logs"
+        self.kubeconfig = self.workdir / "kubeconfig"
+        self.controller_manager_kubeconfig = self.workdir / "controller-manager.kubeconfig"
+        self.kube_cache_dir = self.workdir / "kube-cache"
+        self.timings: dict[str, float] = {}
+        self._processes: list[_Process] = []
+        self._server: str | None = None
+        self._lock = threading.Lock()
+
+    # ----------------------------------------------------------------- public API
+
+    @property
+    def server(self) -> str:
+        if self._server is None:
+            raise ClusterError("the cluster has not been started")
+        return self._server
+
+    @property
+    def running(self) -> bool:
+        return bool(self._processes) and all(p.alive() for p in self._processes)
+
+    def start(self, crds: Sequence[Path] = (), timeout: float = 120.0) -> None:
+        """Starts etcd, then the API server, installs ``crds``, then the controller manager, and returns
+        once its controllers run (not just once its /healthz is ok).
+
+        The controller manager comes last on purpose: its garbage collector discovers resource types
+        when it starts, so CRDs installed before it are collected from the start, not after the ~30 s
+        rediscovery.
+        """
+        with self._lock:
+            if self._processes:
+                raise ClusterError("the cluster is already started")
+            atexit.register(self.stop)
+            try:
+                self._start(list(crds), time.monotonic() + timeout)
+            except BaseException:
+                self._stop_processes()
+                raise
+
+    def stop(self, grace: float = 10.0) -> None:
+        """Stops the processes newest first (SIGTERM, then SIGKILL after ``grace`` seconds). Idempotent."""
+        with self._lock:
+            self._stop_processes(grace)
+            atexit.unregister(self.stop)
+
+    def __enter__(self) -> LocalCluster:
+        """Does not start anything (call ``start``); leaving the block stops whatever was started."""
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def env(self) -> dict[str, str]:
+        """os.environ for a child that should talk to this cluster with the real tools first on PATH."""
+        env = dict(os.environ)
+        env["KUBECONFIG"] = str(self.kubeconfig)
+        env["KUBECACHEDIR"] = str(self.kube_cache_dir)
+        env["PATH"] = os.pathsep.join([str(self.tools_dir), env.get("PATH", os.defpath)])
+        return env
+
+    def kubectl(
+        self,
+        *args: str,
+        input: str | None = None,
+        check: bool = True,
+        kubeconfig: Path | None = None,
+        timeout: float | None = 120.0,
+    ) -> subprocess.CompletedProcess[str]:
+        """Runs the real kubectl as cluster-admin (or as whoever ``kubeconfig`` names)."""
+        cmd = [
+            str(self.tools_dir / "kubectl"),
+            f"--kubeconfig={kubeconfig or self.kubeconfig}",
+            f"--cache-dir={self.kube_cache_dir}",
+            *args,
+        ]
+        result = subprocess.run(
+            cmd, input=input, capture_output=True, text=True, env=self.env(), timeout=timeout, check=False
+        )
+        if check and result.returncode != 0:
+            raise KubectlError(result.returncode, cmd, result.stdout, result.stderr)
+        return result
+
+    def metrics(self) -> str:
+        """The API server's Prometheus metrics, read as cluster-admin."""
+        return self.kubectl("get", "--raw", "/metrics").stdout
+
+    def apply_crds(self, crds: Sequence[Path], timeout: float = 60.0) -> list[str]:
+        """Server-side applies the CRD files and waits until each CRD is Established; returns their names."""
+        names: list[str] = []
+        for path in crds:
+            if not _has_objects(path):
+                continue
+            out = self.kubectl(
+                "apply", "--server-side", "--field-manager=localcluster", "-o", "name", "-f", str(path)
+            ).stdout
+            names += [n.split("/", 1)[1] for n in out.split() if n.startswith("customresourcedefinition.")]
+        # Polled here rather than with `kubectl wait --for=condition=Established` (or a jsonpath filter):
+        # both fail outright ("<nil> is of the type <nil>") on a CRD whose status has no conditions yet.
+        # Read straight from the API: a CRD like Seldon's is ~1 MB of JSON, slow to print via kubectl.
+        deadline = time.monotonic() + timeout
+        pending = list(names)
+        while pending:
+            pending = [name for name in pending if not self._crd_established(name)]
+            if pending and time.monotonic() > deadline:
+                raise ClusterError(f"CRDs not Established after {timeout:.0f}s: {', '.join(pending)}")
+            if pending:
+                time.sleep(0.1)
+        return names
+
+    def _crd_established(self, name: str) -> bool:
+        crd = self._api_get(f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{name}")
+        conditions = (crd.get("status") or {}).get("conditions") or []
+        return any(c.get("type") == "Established" and c.get("status") == "True" for c in conditions)
+
+    def _api_get(self, path: str) -> dict[str, Any]:
+        """GET ``path`` from the API server as cluster-admin; the decoded JSON body."""
+        status, body = self._api_request(path)
+        if status != 200:
+            raise ClusterError(f"GET {path}: HTTP {status}: {body[:500]!r}")
+        result: dict[str, Any] = json.loads(body)
+        return result
+
+    def _api_request(self, path: str) -> tuple[int, bytes]:
+        host, port = self.server.removeprefix("https://").rsplit(":", 1)
+        ctx = self._client_tls_context("admin")
+        conn = http.client.HTTPSConnection(host, int(port), timeout=10, context=ctx)
+        try:
+            conn.request("GET", path, headers={"Accept": "application/json"})
+            resp = conn.getresponse()
+            return resp.status, resp.read()
+        finally:
+            conn.close()
+
+    def create_service_account_kubeconfig(
+        self, namespace: str, name: str, path: Path, duration: str = "24h"
+    ) -> Path:
+        """Mints a token for ServiceAccount ``namespace/name`` and writes a kubeconfig that uses it."""
+        token = self.kubectl(
+            "create", "token", name, "-n", namespace, f"--duration={duration}"
+        ).stdout.strip()
+        user = f"system:serviceaccount:{namespace}:{name}"
+        config = _kubeconfig(self.server, self.pki / "ca.crt", user, {"token": token}, namespace)
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        _write_private(path, yaml.safe_dump(config, sort_keys=False))
+        return path
+
+    # ----------------------------------------------------------------- startup
+
+    def _start(self, crds: list[Path], deadline: float) -> None:
+        t0 = time.monotonic()
+        for sub in ("etcd", "pki", "kube-cache", "controller-manager-certs"):
+            shutil.rmtree(self.workdir / sub, ignore_errors=True)
+        for sub in ("pki", "logs", "kube-cache"):
+            (self.workdir / sub).mkdir(parents=True, exist_ok=True)
+        etcd_port, peer_port, api_port, kcm_port = _free_ports(4)
+        self._server = f"https://127.0.0.1:{api_port}"
+
+        self._make_pki()
+        self._write_kubeconfigs()
+        self.timings["pki"] = time.monotonic() - t0
+
+        etcd = self._spawn(
+            "etcd",
+            "--name=local",
+            f"--data-dir={self.workdir / 'etcd'}",
+            f"--listen-client-urls=http://127.0.0.1:{etcd_port}",
+            f"--advertise-client-urls=http://127.0.0.1:{etcd_port}",
+            f"--listen-peer-urls=http://127.0.0.1:{peer_port}",
+            f"--initial-advertise-peer-urls=http://127.0.0.1:{peer_port}",
+            f"--initial-cluster=local=http://127.0.0.1:{peer_port}",
+            "--unsafe-no-fsync",
+            "--log-level=warn",
+        )
+        self._wait(etcd, deadline, lambda: _etcd_healthy(etcd_port))
+        self.timings["etcd"] = time.monotonic() - t0
+
+        pki = self.pki
+        apiserver = self._spawn(
+            "kube-apiserver",
+            f"--etcd-servers=http://127.0.0.1:{etcd_port}",
+            "--bind-address=127.0.0.1",
+            "--advertise-address=127.0.0.1",
+            f"--secure-port={api_port}",
+            f"--tls-cert-file={pki / 'apiserver.crt'}",
+            f"--tls-private-key-file={pki / 'apiserver.key'}",
+            f"--client-ca-file={pki / 'ca.crt'}",
+            "--authorization-mode=Node,RBAC",
+            f"--service-account-issuer={SERVICE_ACCOUNT_ISSUER}",
+            f"--service-account-key-file={pki / 'sa.pub'}",
+            f"--service-account-signing-key-file={pki / 'sa.key'}",
+            f"--service-cluster-ip-range={SERVICE_CLUSTER_IP_RANGE}",
+            # 127.0.0.1 is not a valid Endpoints address; with the default ("lease") reconciler the
+            # API server would log a validation error for the "kubernetes" Service every 10 s.
+            "--endpoint-reconciler-type=none",
+            "--allow-privileged=true",
+            "--profiling=false",
+        )
+        ctx = self._client_tls_context("admin")
+        self._wait(apiserver, deadline, lambda: _https_ok(api_port, "/readyz", ctx))
+        self.timings["kube-apiserver"] = time.monotonic() - t0
+
+        try:
+            self.apply_crds(crds, timeout=max(1.0, deadline - time.monotonic()))
+        except (KubectlError, ClusterError, OSError, http.client.HTTPException) as exc:
+            raise ClusterError(
+                f"installing CRDs failed: {exc}\n--- tail of {apiserver.log} ---\n{_tail(apiserver.log)}"
+            ) from exc
+        self.timings["crds"] = time.monotonic() - t0
+
+        kcm = self._spawn(
+            "kube-controller-manager",
+            f"--kubeconfig={self.controller_manager_kubeconfig}",
+            f"--authentication-kubeconfig={self.controller_manager_kubeconfig}",
+            f"--authorization-kubeconfig={self.controller_manager_kubeconfig}",
+            # Trust our CA for client certs directly instead of looking it up in kube-system's
+            # extension-apiserver-authentication ConfigMap, whose request-header CA (front proxy) this
+            # API server does not have: the lookup would log "missing content for CA bundle" forever.
+            f"--client-ca-file={pki / 'ca.crt'}",
+            "--authentication-skip-lookup=true",
+            "--bind-address=127.0.0.1",
+            f"--secure-port={kcm_port}",
+            f"--tls-cert-file={pki / 'controller-manager.crt'}",
+            f"--tls-private-key-file={pki / 'controller-manager.key'}",
+            "--leader-elect=false",
+            "--controllers=*",
+            "--use-service-account-credentials=true",
+            # Each controller's own client is set up with a few requests through the root client; at the
+            # default 20 QPS that alone throttles the start of ~40 controllers to ~5 s.
+            "--kube-api-qps=200",
+            "--kube-api-burst=400",
+            f"--service-account-private-key-file={pki / 'sa.key'}",
+            f"--root-ca-file={pki / 'ca.crt'}",
+            f"--cluster-signing-cert-file={pki / 'ca.crt'}",
+            f"--cluster-signing-key-file={pki / 'ca.key'}",
+            f"--service-cluster-ip-range={SERVICE_CLUSTER_IP_RANGE}",
+            "--profiling=false",
+        )
+        server_ctx = ssl.create_default_context(cafile=str(pki / "ca.crt"))
+        self._wait(kcm, deadline, lambda: _https_ok(kcm_port, "/healthz", server_ctx))
+        self.timings["kube-controller-manager"] = time.monotonic() - t0
+        # /healthz is ok once the controllers are constructed; their informers start only after all
+        # ~40 are, seconds later. The "default" ServiceAccount, made by the serviceaccount controller,
+        # shows they run (the garbage collector's monitors sync at about the same time).
+        default_sa = "/api/v1/namespaces/default/serviceaccounts/default"
+        self._wait(kcm, deadline, lambda: self._api_request(default_sa)[0] == 200)
+        self.timings["controllers"] = time.monotonic() - t0
+
+    def _spawn(self, binary: str, *args: str) -> _Process:
+        log = self.logs / f"{binary}.log"
+        main_thread = threading.current_thread() is threading.main_thread()
+        with log.open("ab") as out:
+            out.write(f"\n==== {time.strftime('%Y-%m-%dT%H:%M:%S')} {binary} {' '.join(args)}\n".encode())
+            out.flush()
+            popen = subprocess.Popen(
+                [str(self.tools_dir / binary), *args],
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                cwd=self.workdir,
+                start_new_session=True,
+                # PR_SET_PDEATHSIG fires when the *thread* that forked exits, so only ask for it
+                # from the main thread; atexit covers the rest.
+                preexec_fn=_die_with_parent if main_thread and _LIBC is not None else None,
+            )
+        proc = _Process(binary, popen, log)
+        self._processes.append(proc)
+        return proc
+
+    def _wait(self, proc: _Process, deadline: float, ready: Callable[[], bool]) -> None:
+        last_error = "not ready"
+        while True:
+            if not proc.alive():
+                raise ClusterError(
+                    f"{proc.name} exited with code {proc.popen.returncode} during startup\n"
+                    f"--- tail of {proc.log} ---\n{_tail(proc.log)}"
+                )
+            try:
+                if ready():
+                    return
+            except (OSError, http.client.HTTPException, ValueError) as exc:
+                last_error = f"{type(exc).__name__}: {exc}"
+            if time.monotonic() > deadline:
+                raise ClusterError(
+                    f"{proc.name} was not ready in time (last check: {last_error})\n"
+                    f"--- tail of {proc.log} ---\n{_tail(proc.log)}"
+                )
+            time.sleep(0.1)
+
+    def _stop_processes(self, grace: float = 10.0) -> None:
+        while self._processes:
+            self._processes.pop().stop(grace)
+
+    # ----------------------------------------------------------------- certificates and kubeconfigs
+
+    def _openssl(self, *args: str) -> None:
+        result = subprocess.run(["openssl", *args], cwd=self.pki, capture_output=True, text=True, check=False)
+        if result.returncode != 0:
+            raise ClusterError(f"openssl {' '.join(args)} failed:\n{result.stderr}")
+
+    def _make_pki(self) -> None:
+        (self.pki / "openssl.cnf").write_text(_OPENSSL_CONFIG)
+        ec = ("-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes")
+        days = "3650"
+        self._openssl(
+            "req", "-x509", "-new", "-config", "openssl.cnf", "-extensions", "ca_ext", *ec,
+            "-keyout", "ca.key", "-out", "ca.crt", "-days", days, "-subj", "/CN=zenmodel-local-ca",
+        )  # fmt: skip
+        leaves = {
+            "apiserver": ("/CN=kube-apiserver", "apiserver_ext"),
+            "controller-manager": ("/CN=kube-controller-manager", "loopback_server_ext"),
+            "admin": ("/O=system:masters/CN=kubernetes-admin", "client_ext"),
+            "controller-manager-client": ("/CN=system:kube-controller-manager", "client_ext"),
+        }
+        for name, (subject, extensions) in leaves.items():
+            self._openssl(
+                "req", "-new", "-config", "openssl.cnf", *ec,
+                "-keyout", f"{name}.key", "-out", f"{name}.csr", "-subj", subject,
+            )  # fmt: skip
+            self._openssl(
+                "x509", "-req", "-in", f"{name}.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
+                "-set_serial", f"0x{secrets.token_hex(16)}", "-days", days,
+                "-extfile", "openssl.cnf", "-extensions", extensions, "-out", f"{name}.crt",
+            )  # fmt: skip
+        # Service-account tokens are signed with RSA (RS256).
+        self._openssl("genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out", "sa.key")
+        self._openssl("pkey", "-in", "sa.key", "-pubout", "-out", "sa.pub")
+        for key in self.pki.glob("*.key"):
+            key.chmod(0o600)
+
+    def _client_tls_context(self, name: str) -> ssl.SSLContext:
+        ctx = ssl.create_default_context(cafile=str(self.pki / "ca.crt"))
+        ctx.load_cert_chain(str(self.pki / f"{name}.crt"), str(self.pki / f"{name}.key"))
+        return ctx
+
+    def _client_cert_user(self, name: str) -> dict[str, str]:
+        return {
+            "client-certificate-data": _b64(self.pki / f"{name}.crt"),
+            "client-key-data": _b64(self.pki / f"{name}.key"),
+        }
+
+    def _write_kubeconfigs(self) -> None:
+        ca = self.pki / "ca.crt"
+        admin = _kubeconfig(self.server, ca, "kubernetes-admin", self._client_cert_user("admin"))
+        _write_private(self.kubeconfig, yaml.safe_dump(admin, sort_keys=False))
+        kcm = _kubeconfig(
+            self.server,
+            ca,
+            "system:kube-controller-manager",
+            self._client_cert_user("controller-manager-client"),
+        )
+        _write_private(self.controller_manager_kubeconfig, yaml.safe_dump(kcm, sort_keys=False))
+
+
+# --------------------------------------------------------------------- helpers
+
+
+def _b64(path: Path) -> str:
+    return base64.b64encode(path.read_bytes()).decode()
+
+
+def _write_private(path: Path, text: str) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+
+
+def _kubeconfig(
+    server: str, ca: Path, user: str, credentials: dict[str, str], namespace: str | None = None
+) -> dict[str, Any]:
+    context: dict[str, str] = {"cluster": "local", "user": user}
+    if namespace:
+        context["namespace"] = namespace
+    return {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [
+            {"name": "local", "cluster": {"server": server, "certificate-authority-data": _b64(ca)}},
+        ],
+        "users": [{"name": user, "user": credentials}],
+        "contexts": [{"name": "local", "context": context}],
+        "current-context": "local",
+    }
+
+
+def _has_objects(path: Path) -> bool:
+    """False for a manifest file with no YAML documents in it (kubectl apply refuses those)."""
+    with path.open() as f:
+        return any(line.strip() and not line.lstrip().startswith(("#", "---")) for line in f)
+
+
+def _etcd_healthy(port: int) -> bool:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+    try:
+        conn.request("GET", "/health")
+        resp = conn.getresponse()
+        body = resp.read()
+        return resp.status == 200 and json.loads(body).get("health") == "true"
+    finally:
+        conn.close()
+
+
+def _https_ok(port: int, path: str, ctx: ssl.SSLContext) -> bool:
+    conn = http.client.HTTPSConnection("127.0.0.1", port, timeout=2, context=ctx)
+    try:
+        conn.request("GET", path)
+        resp = conn.getresponse()
+        return resp.status == 200 and resp.read().strip() == b"ok"
+    finally:
+        conn.close()
+
+
+# --------------------------------------------------------------------- command line
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    up = sub.add_parser("up", help="run a control plane in the foreground until SIGINT/SIGTERM")
+    up.add_argument("--dir", type=Path, required=True, help="working directory (certs, etcd data, logs)")
+    up.add_argument("--crd", type=Path, action="append", default=[], help="CRD manifest to install")
+    up.add_argument("--tools-dir", type=Path, default=None, help="default: built by hack/tools.sh")
+    args = parser.parse_args(argv)
+
+    stop_requested = threading.Event()
+
+    def on_signal(signum: int, _frame: object) -> None:
+        stop_requested.set()
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, on_signal)
+
+    cluster = LocalCluster(args.dir, args.tools_dir)
+    started = time.monotonic()
+    cluster.start(args.crd)
+    _eprint(f"control plane ready in {time.monotonic() - started:.1f}s at {cluster.server}")
+    _eprint(f"logs: {cluster.logs}")
+    print(f"export KUBECONFIG={cluster.kubeconfig}", flush=True)
+    print(f"export PATH={cluster.tools_dir}:$PATH", flush=True)
+    try:
+        while not stop_requested.wait(1.0):
+            dead = [p.name for p in cluster._processes if not p.alive()]
+            if dead:
+                _eprint(f"{', '.join(dead)} exited; stopping (see {cluster.logs})")
+                return 1
+    finally:
+        cluster.stop()
+        _eprint("stopped")
+    return 0
+
+
+def _eprint(message: str, stream: IO[str] | None = None) -> None:
+    print(message, file=stream or sys.stderr, flush=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
