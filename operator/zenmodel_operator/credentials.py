@@ -85,7 +85,9 @@ AZURE_DEFAULT_DOMAIN = "blob.core.windows.net"
 # Azurite's (and the old storage emulator's) documented development account. rclone <= 1.60 reaches an
 # http:// or path-style blob endpoint only in its emulator mode, which signs with exactly this account.
 AZURE_EMULATOR_ACCOUNT = "devstoreaccount1"
-AZURE_EMULATOR_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+AZURE_EMULATOR_KEY = (
+    "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+)
 AZURE_EMULATOR_ENDPOINT = "http://127.0.0.1:10000/devstoreaccount1"
 
 _SERVICE_ACCOUNT_FIELDS = ("client_email", "private_key")
@@ -200,7 +202,9 @@ def _json_object(inp: _Input, key: str, what: str) -> dict[str, object]:
             f"key {key} of {inp.secret} is not valid JSON ({what}): error at line {exc.lineno} column {exc.colno}",
         ) from None
     if not isinstance(parsed, dict):
-        raise CredentialsError(Reason.INVALID_CREDENTIALS, f"key {key} of {inp.secret} must hold a JSON object ({what})")
+        raise CredentialsError(
+            Reason.INVALID_CREDENTIALS, f"key {key} of {inp.secret} must hold a JSON object ({what})"
+        )
     return parsed
 
 
@@ -255,7 +259,11 @@ def _gcs_anonymous(_: _Input) -> Options:
 
 def _azure_account(inp: _Input) -> str | None:
     options = inp.credentials.azure if inp.credentials else None
-    return inp.values.get(AZURE_STORAGE_ACCOUNT) or (options.account if options else None) or inp.location.account
+    return (
+        inp.values.get(AZURE_STORAGE_ACCOUNT)
+        or (options.account if options else None)
+        or inp.location.account
+    )
 
 
 def _azure_account_key(inp: _Input) -> Options:
@@ -317,7 +325,11 @@ def _azure_connection_string(inp: _Input) -> Options:
     where = f"connection string in key {AZURE_STORAGE_CONNECTION_STRING} of {inp.secret}"
     if fields.get("usedevelopmentstorage", "").lower() == "true":
         return {"use_emulator": "true", "endpoint": AZURE_EMULATOR_ENDPOINT}
-    account, key, sas = fields.get("accountname"), fields.get("accountkey"), fields.get("sharedaccesssignature")
+    account, key, sas = (
+        fields.get("accountname"),
+        fields.get("accountkey"),
+        fields.get("sharedaccesssignature"),
+    )
     if key:
         if not account:
             raise CredentialsError(Reason.INVALID_CREDENTIALS, f"{where} has AccountKey but no AccountName")
@@ -331,10 +343,16 @@ def _azure_connection_string(inp: _Input) -> Options:
             base = f"https://{account}.blob.{fields.get('endpointsuffix') or 'core.windows.net'}"
         else:
             raise CredentialsError(
-                Reason.INVALID_CREDENTIALS, f"{where} has SharedAccessSignature but neither BlobEndpoint nor AccountName"
+                Reason.INVALID_CREDENTIALS,
+                f"{where} has SharedAccessSignature but neither BlobEndpoint nor AccountName",
             )
-        return {**({"account": account} if account else {}), "sas_url": f"{base.rstrip('/')}?{sas.lstrip('?')}"}
-    raise CredentialsError(Reason.INVALID_CREDENTIALS, f"{where} has neither AccountKey nor SharedAccessSignature")
+        return {
+            **({"account": account} if account else {}),
+            "sas_url": f"{base.rstrip('/')}?{sas.lstrip('?')}",
+        }
+    raise CredentialsError(
+        Reason.INVALID_CREDENTIALS, f"{where} has neither AccountKey nor SharedAccessSignature"
+    )
 
 
 def _azure_without_credentials(inp: _Input) -> Options:
@@ -379,7 +397,9 @@ _S3 = _StoreRules(
     title="S3",
     backend=RCLONE_BACKEND[Store.S3],
     methods=(
-        _Method("access key", (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY), _s3_access_key, (AWS_SESSION_TOKEN,)),
+        _Method(
+            "access key", (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY), _s3_access_key, (AWS_SESSION_TOKEN,)
+        ),
     ),
     without_credentials=_s3_ambient,
     spec_section="s3",
@@ -410,13 +430,19 @@ _AZURE = _StoreRules(
         _Method("SAS URL", (AZURE_STORAGE_SAS_URL,), _azure_sas_url),
         _Method("connection string", (AZURE_STORAGE_CONNECTION_STRING,), _azure_connection_string),
         _Method(
-            "service principal", (AZURE_CLIENT_ID, AZURE_CLIENT_SECRET, AZURE_TENANT_ID), _azure_service_principal
+            "service principal",
+            (AZURE_CLIENT_ID, AZURE_CLIENT_SECRET, AZURE_TENANT_ID),
+            _azure_service_principal,
         ),
     ),
     without_credentials=_azure_without_credentials,
     spec_section="azure",
     options_model=AzureOptions,
-    option_names={"account": "account", "useManagedIdentity": "use_msi", "managedIdentityClientId": "msi_client_id"},
+    option_names={
+        "account": "account",
+        "useManagedIdentity": "use_msi",
+        "managedIdentityClientId": "msi_client_id",
+    },
     account_keys={AZURE_STORAGE_ACCOUNT: "account"},
     location_options=_azure_location_options,
     identity_options={"account": "storage accounts"},
@@ -482,7 +508,9 @@ def _decoded(secret: SourceSecret, key: str) -> str:
     try:
         return secret.data[key].decode("utf-8").strip()
     except UnicodeDecodeError:
-        raise CredentialsError(Reason.INVALID_CREDENTIALS, f"key {key} of Secret {secret.name!r} is not UTF-8 text") from None
+        raise CredentialsError(
+            Reason.INVALID_CREDENTIALS, f"key {key} of Secret {secret.name!r} is not UTF-8 text"
+        ) from None
 
 
 def _rclone_keys(secret: SourceSecret, inp: _Input) -> dict[str, str]:
@@ -512,7 +540,9 @@ def _rclone_keys(secret: SourceSecret, inp: _Input) -> dict[str, str]:
 
 def _from_rclone_keys(keys: Mapping[str, str], rules: _StoreRules, inp: _Input, remote: str) -> Options:
     # A remote is whatever has a TYPE; longest first, so a remote named S3_X wins over S3 for S3_X_*.
-    remotes = sorted({k.removesuffix(_TYPE_SUFFIX) for k in keys if k.endswith(_TYPE_SUFFIX)}, key=len, reverse=True)
+    remotes = sorted(
+        {k.removesuffix(_TYPE_SUFFIX) for k in keys if k.endswith(_TYPE_SUFFIX)}, key=len, reverse=True
+    )
     if not remotes:
         raise CredentialsError(
             Reason.MISSING_KEYS,
@@ -550,7 +580,9 @@ def _from_rclone_keys(keys: Mapping[str, str], rules: _StoreRules, inp: _Input, 
     return options
 
 
-def _native_values(secret: SourceSecret | None, rules: _StoreRules, inp: _Input, remote: str) -> dict[str, str]:
+def _native_values(
+    secret: SourceSecret | None, rules: _StoreRules, inp: _Input, remote: str
+) -> dict[str, str]:
     if secret is None:
         return {}
     own = {k: v for k in secret.data if k in rules.native_keys and (v := _decoded(secret, k))}
@@ -623,7 +655,10 @@ def _check_identity(rules: _StoreRules, inp: _Input, located: Options, spec: Opt
     for option, what in rules.identity_options.items():
         claims = [
             (f"the model URI ({located.get(option)})", located.get(option)),
-            (f"credentials.{rules.spec_section}.{spec_fields[option]} ({spec.get(option)})", spec.get(option)),
+            (
+                f"credentials.{rules.spec_section}.{spec_fields[option]} ({spec.get(option)})",
+                spec.get(option),
+            ),
             (inp.secret, base.get(option)),  # a value from the Secret: named, never shown
         ]
         given = [(source, value) for source, value in claims if value]

@@ -35,6 +35,10 @@ def as_live(obj: dict[str, Any], **extra: Any) -> dict[str, Any]:
     return live
 
 
+def pod_annotations(seldon: dict[str, Any]) -> dict[str, str]:
+    return dict(seldon["spec"]["predictors"][0]["componentSpecs"][0]["metadata"]["annotations"])
+
+
 def test_a_new_parent_creates_both_children() -> None:
     result = plan(Observed(PARENT, None, None, SOURCE), SETTINGS)
     assert result.secret is not None and result.seldon is not None
@@ -67,8 +71,7 @@ def test_rotation_rewrites_the_secret_and_rolls_the_pods() -> None:
     rotated = SourceSecret(SOURCE.name, SOURCE.labels, {**SOURCE.data, "AWS_SECRET_ACCESS_KEY": b"rotated"})
     again = plan(Observed(PARENT, as_live(first.seldon), as_live(first.secret), rotated), SETTINGS)
     assert again.secret is not None and again.seldon is not None
-    annotations = lambda sdp: sdp["spec"]["predictors"][0]["componentSpecs"][0]["metadata"]["annotations"]  # noqa: E731
-    assert annotations(again.seldon) != annotations(first.seldon)
+    assert pod_annotations(again.seldon) != pod_annotations(first.seldon)
     assert again.seldon["metadata"]["name"] == first.seldon["metadata"]["name"]
 
 
