@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint unit e2e tools test-deps crds venv clean
+.PHONY: demo test lint unit e2e bench tools test-deps crds venv clean
 
 demo: $(VENV)/.installed tools
 	$(BIN)/python hack/demo.py
@@ -21,6 +21,11 @@ e2e: $(VENV)/.installed tools
 lint: $(VENV)/.installed
 	$(BIN)/ruff check .
 	$(BIN)/mypy
+
+# Figures, not pass/fail: rotation latency (goal < 2 s) on the local control plane.
+bench: $(VENV)/.installed tools
+	PYTHONPATH=hack:tests/e2e $(BIN)/python benchmarks/rotation.py --parents 1
+	PYTHONPATH=hack:tests/e2e $(BIN)/python benchmarks/rotation.py --parents 20
 
 tools:
 	bash hack/tools.sh >/dev/null

@@ -320,6 +320,31 @@ class LocalCluster:
         _write_private(path, yaml.safe_dump(config, sort_keys=False))
         return path
 
+    @property
+    def audit_log(self) -> Path:
+        return self.workdir / "logs" / "audit.log"
+
+    def audit_events(self) -> list[dict[str, Any]]:
+        """The apiserver's audit events: every request that touched a Secret, at Metadata level."""
+        if not self.audit_log.exists():
+            return []
+        return [json.loads(line) for line in self.audit_log.read_text().splitlines() if line.strip()]
+
+    def _write_audit_policy(self) -> Path:
+        # Secrets only: enough to show who listed or watched them, and with which label selector.
+        path = self.pki / "audit-policy.yaml"
+        policy = {
+            "apiVersion": "audit.k8s.io/v1",
+            "kind": "Policy",
+            "omitStages": ["RequestReceived"],
+            "rules": [
+                {"level": "Metadata", "resources": [{"group": "", "resources": ["secrets"]}]},
+                {"level": "None"},
+            ],
+        }
+        path.write_text(yaml.safe_dump(policy))
+        return path
+
     # ----------------------------------------------------------------- startup
 
     def _start(self, crds: list[Path], deadline: float) -> None:
@@ -370,6 +395,10 @@ class LocalCluster:
             "--endpoint-reconciler-type=none",
             "--allow-privileged=true",
             "--profiling=false",
+            f"--audit-policy-file={self._write_audit_policy()}",
+            f"--audit-log-path={self.audit_log}",
+            "--audit-log-format=json",
+            "--audit-log-mode=blocking",
         )
         ctx = self._client_tls_context("admin")
         self._wait(apiserver, deadline, lambda: _https_ok(api_port, "/readyz", ctx))

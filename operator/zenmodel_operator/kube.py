@@ -14,6 +14,7 @@ from typing import Any
 
 from kubernetes import client, config
 
+from . import __version__
 from .reconcile import ApplyRejected, Event, now_rfc3339
 from .render import SELDON_GROUP, SELDON_PLURAL, SELDON_VERSION
 from .spec import API_VERSION, KIND, PLURAL
@@ -34,7 +35,9 @@ def load_configuration() -> client.ApiClient:
         config.load_incluster_config()  # type: ignore[no-untyped-call]
     except config.ConfigException:
         config.load_kube_config()  # type: ignore[no-untyped-call]
-    return client.ApiClient()
+    api = client.ApiClient()
+    api.user_agent = f"zenmodel-operator/{__version__}"  # who wrote what, in the apiserver's audit log
+    return api
 
 
 def _object_path(api_version: str, plural: str, namespace: str, name: str) -> str:

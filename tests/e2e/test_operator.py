@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 import yaml
-from objects import apply, condition, events, get, must_get, patch_seldon_status, s3_secret, zmd
 
 from localcluster import LocalCluster
+from objects import apply, condition, events, get, must_get, patch_seldon_status, s3_secret, zmd
 from operator_process import OperatorProcess
 from waiting import wait_for
 

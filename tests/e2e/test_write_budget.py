@@ -11,10 +11,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from objects import apply, condition, get, patch_seldon_status, s3_secret, zmd
 from prometheus_client.parser import text_string_to_metric_families
 
 from localcluster import LocalCluster
+from objects import apply, condition, get, patch_seldon_status, s3_secret, zmd
 from operator_process import OperatorProcess
 from waiting import wait_for
 
