@@ -77,7 +77,7 @@ def main() -> int:
                 items = core.list_namespaced_secret(
                     NAMESPACE, label_selector="zenml.io/model-credentials=generated"
                 ).items
-                return len(items) == args.parents
+                return bool(len(items) == args.parents)
 
             wait_for(converged, 120, "the rclone Secrets never appeared")
             seen: queue.Queue[tuple[float, str]] = queue.Queue()

@@ -10,6 +10,7 @@ import base64
 import json
 import secrets
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -51,6 +52,10 @@ def secret(namespace: str, name: str, data: dict[str, str], opted_in: bool = Tru
 
 def reason(cluster: LocalCluster, namespace: str, name: str) -> str:
     return str(condition(get(cluster, "zmd", namespace, name), "CredentialsReady").get("reason", ""))
+
+
+def has_reason(cluster: LocalCluster, namespace: str, name: str, expected: str) -> bool:
+    return reason(cluster, namespace, name) == expected
 
 
 def test_no_secret_value_reaches_logs_events_or_status(
@@ -119,9 +124,7 @@ def test_no_secret_value_reaches_logs_events_or_status(
             apply(cluster, source, parent)
         for name, (_, _, expected) in failures.items():
             wait_for(
-                lambda n=name, e=expected: reason(cluster, ns, n) == e,
-                TIMEOUT,
-                f"{name} never reported {expected}",
+                partial(has_reason, cluster, ns, name, expected), TIMEOUT, f"{name} never reported {expected}"
             )
     finally:
         process.stop()
