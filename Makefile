@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint unit e2e bench tools test-deps crds venv clean
+.PHONY: demo test lint unit e2e bench tools test-deps crds deploy-manifests venv clean
 
 demo: $(VENV)/.installed tools
 	$(BIN)/python hack/demo.py
@@ -20,6 +20,7 @@ e2e: $(VENV)/.installed tools
 
 lint: $(VENV)/.installed
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
 # Figures, not pass/fail: rotation latency (goal < 2 s) on the local control plane.
@@ -39,6 +40,10 @@ crds: $(VENV)/.installed
 	$(BIN)/zenmodel-operator crd > crds/zenml.io_zenmodeldeployments.yaml
 	cp crds/zenml.io_zenmodeldeployments.yaml charts/zenmodel-operator/files/zenml.io_zenmodeldeployments.yaml
 	cp crds/zenml.io_zenmodeldeployments.yaml deploy/zenml.io_zenmodeldeployments.yaml
+
+# Regenerates deploy/ from the chart (a test fails if it is stale).
+deploy-manifests: tools
+	bash hack/render-deploy.sh
 
 venv: $(VENV)/.installed
 

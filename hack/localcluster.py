@@ -395,6 +395,9 @@ class LocalCluster:
             "--endpoint-reconciler-type=none",
             "--allow-privileged=true",
             "--profiling=false",
+            # As OpenShift does: setting blockOwnerDeletion then needs update on the owner's finalizers,
+            # so the chart's RBAC is proven against the strictest common setting.
+            "--enable-admission-plugins=OwnerReferencesPermissionEnforcement",
             f"--audit-policy-file={self._write_audit_policy()}",
             f"--audit-log-path={self.audit_log}",
             "--audit-log-format=json",

@@ -285,8 +285,14 @@ class Reconciler:
             self.cluster.apply_status(observed.parent, status)
             writes.append("status")
         for event in events_for(previous, status, created_seldon=created_seldon):
-            self.cluster.post_event(observed.parent, event)
-            writes.append(f"event:{event.reason}")
+            try:
+                self.cluster.post_event(observed.parent, event)
+            except Exception:
+                # Events are best effort (as client-go's recorder): the state they announce is in the
+                # status already, and failing here would retry a reconcile that has nothing left to do.
+                log.warning("could not post %s Event for %s/%s", event.reason, namespace, name, exc_info=True)
+            else:
+                writes.append(f"event:{event.reason}")
         if writes:
             log.info("reconciled %s/%s: wrote %s", namespace, name, ", ".join(writes))
         credentials = find(status.get("conditions") or [], CREDENTIALS_READY)

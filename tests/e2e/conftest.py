@@ -3,13 +3,13 @@ for the whole session, with the repository's CRDs and Seldon Core's SeldonDeploy
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from localcluster import LocalCluster
+from objects import fresh_namespace
 from operator_process import OperatorProcess
 
 REPO = Path(__file__).resolve().parents[2]
@@ -28,11 +28,8 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
 
 @pytest.fixture
 def namespace(cluster: LocalCluster) -> Iterator[str]:
-    """A fresh namespace for one test; deleted (without waiting) afterwards."""
-    name = f"e2e-{secrets.token_hex(4)}"
-    cluster.kubectl("create", "namespace", name)
-    yield name
-    cluster.kubectl("delete", "namespace", name, "--wait=false", check=False)
+    with fresh_namespace(cluster, "e2e") as name:
+        yield name
 
 
 INGRESS = "http://ingress.example.com"

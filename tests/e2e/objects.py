@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import yaml
@@ -52,10 +55,12 @@ def condition(obj: dict[str, Any] | None, type_: str) -> dict[str, Any]:
 
 
 def events(cluster: LocalCluster, namespace: str, name: str) -> list[dict[str, Any]]:
+    """The object's Events, oldest first. The API lists them by name (random here), and timestamps have
+    one-second resolution, so they are ordered by resourceVersion: our single etcd's revision."""
     result = cluster.kubectl(
         "get", "events", "-n", namespace, "--field-selector", f"involvedObject.name={name}", "-o", "json"
     )
-    return list(json.loads(result.stdout)["items"])
+    return sorted(json.loads(result.stdout)["items"], key=lambda e: int(e["metadata"]["resourceVersion"]))
 
 
 def zmd(name: str, namespace: str, uri: str = "s3://models/iris/v3", **spec: Any) -> dict[str, Any]:
@@ -78,3 +83,15 @@ def s3_secret(namespace: str, secret_key: str = "e2e-secret-key", name: str = "s
         "metadata": {"name": name, "namespace": namespace, "labels": {"zenml.io/model-credentials": "true"}},
         "stringData": {"AWS_ACCESS_KEY_ID": "e2e-access-key", "AWS_SECRET_ACCESS_KEY": secret_key},
     }
+
+
+@contextmanager
+def fresh_namespace(cluster: LocalCluster, prefix: str) -> Iterator[str]:
+    """A new namespace `<prefix>-<random>`; deleted (without waiting) afterwards. The prefix chooses
+    which operator serves it: the session operator watches e2e-*, other tests run their own."""
+    name = f"{prefix}-{secrets.token_hex(4)}"
+    cluster.kubectl("create", "namespace", name)
+    try:
+        yield name
+    finally:
+        cluster.kubectl("delete", "namespace", name, "--wait=false", check=False)

@@ -18,7 +18,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from localcluster import LocalCluster
-from objects import apply, condition, get, s3_secret, zmd
+from objects import apply, condition, fresh_namespace, get, s3_secret, zmd
 from operator_process import OperatorProcess
 from waiting import wait_for
 
@@ -34,10 +34,8 @@ def canary(tag: str) -> str:
 
 @pytest.fixture
 def secrecy_namespace(cluster: LocalCluster) -> Iterator[str]:
-    name = f"secrecy-{secrets.token_hex(4)}"
-    cluster.kubectl("create", "namespace", name)
-    yield name
-    cluster.kubectl("delete", "namespace", name, "--wait=false", check=False)
+    with fresh_namespace(cluster, "secrecy") as name:
+        yield name
 
 
 def secret(namespace: str, name: str, data: dict[str, str], opted_in: bool = True) -> dict[str, Any]:

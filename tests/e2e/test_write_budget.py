@@ -6,7 +6,6 @@ The counts are deterministic, so they are asserted; they are also printed (`pyte
 from __future__ import annotations
 
 import json
-import secrets
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,7 +13,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from localcluster import LocalCluster
-from objects import apply, condition, get, patch_seldon_status, s3_secret, zmd
+from objects import apply, condition, fresh_namespace, get, patch_seldon_status, s3_secret, zmd
 from operator_process import OperatorProcess
 from waiting import wait_for
 
@@ -77,10 +76,8 @@ def no_namespace_terminating(cluster: LocalCluster) -> bool:
 def budget_namespace(cluster: LocalCluster) -> Iterator[str]:
     # Other tests' namespaces are torn down first, so nothing else writes while we count.
     wait_for(lambda: no_namespace_terminating(cluster), 120, "namespaces still terminating")
-    name = f"budget-{secrets.token_hex(4)}"
-    cluster.kubectl("create", "namespace", name)
-    yield name
-    cluster.kubectl("delete", "namespace", name, "--wait=false", check=False)
+    with fresh_namespace(cluster, "budget") as name:
+        yield name
 
 
 def start_operator(cluster: LocalCluster, log_dir: Path) -> OperatorProcess:
