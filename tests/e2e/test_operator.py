@@ -7,6 +7,7 @@ does; the garbage collector is kube-controller-manager's own.
 from __future__ import annotations
 
 import base64
+import json
 from typing import Any
 
 import pytest
@@ -65,7 +66,7 @@ def test_create_makes_owned_children(cluster: LocalCluster, namespace: str) -> N
     assert [e["reason"] for e in events(cluster, namespace, "iris")] == ["Created"]
 
 
-def test_status_mirrors_seldon(cluster: LocalCluster, namespace: str) -> None:
+def test_status_mirrors_seldon(cluster: LocalCluster, namespace: str, operator: OperatorProcess) -> None:
     apply(cluster, s3_secret(namespace), zmd("iris", namespace, replicas=2))
     wait_ready_state(cluster, namespace, "iris", "Creating")
 
@@ -101,6 +102,9 @@ def test_status_mirrors_seldon(cluster: LocalCluster, namespace: str) -> None:
     assert parent["status"]["internalURL"] == address
     assert parent["status"]["availableReplicas"] == 2
     assert condition(parent, "Ready")["status"] == "True"
+    metrics = operator.metrics()
+    assert 'zenmodel_deployments{state="Available"}' in metrics
+    assert "zenmodel_status_mirror_latency_seconds_count" in metrics
 
     patch_seldon_status(
         cluster, namespace, "iris", {"state": "Failed", "description": "iris-default: ImagePullBackOff"}
@@ -301,3 +305,17 @@ def test_kubectl_explain_and_columns(
         "s3://models/iris/v3",
         f"http://ingress.example.com/seldon/{namespace}/iris/api/v1.0/predictions",
     ]
+
+
+def test_the_operator_writes_only_the_parents_status(cluster: LocalCluster, namespace: str) -> None:
+    """GitOps tools (Argo CD) compare spec and labels: the operator must never own any of them."""
+    apply(cluster, s3_secret(namespace), zmd("iris", namespace))
+    wait_ready_state(cluster, namespace, "iris", "Creating")
+    patch_seldon_status(cluster, namespace, "iris", {"state": "Available"})
+    wait_ready_state(cluster, namespace, "iris", "Available")
+    entries = json.loads(
+        cluster.kubectl("get", "zmd", "iris", "-n", namespace, "-o", "json", "--show-managed-fields").stdout
+    )["metadata"]["managedFields"]
+    ours = [e for e in entries if e["manager"] == "zenmodel-operator"]
+    assert ours and all(e.get("subresource") == "status" for e in ours)
+    assert {e["manager"] for e in entries} == {"zenmodel-operator", "kubectl-client-side-apply"}
