@@ -11,6 +11,7 @@ from typing import Any
 import yaml
 
 from localcluster import LocalCluster
+from waiting import wait_for
 
 
 def get(cluster: LocalCluster, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
@@ -95,3 +96,21 @@ def fresh_namespace(cluster: LocalCluster, prefix: str) -> Iterator[str]:
         yield name
     finally:
         cluster.kubectl("delete", "namespace", name, "--wait=false", check=False)
+
+
+GC_TIMEOUT = 120.0  # kube-controller-manager's garbage collector works through its own queue
+
+
+def delete_and_wait_for_garbage_collection(cluster: LocalCluster, namespace: str, name: str) -> None:
+    """Deletes a ZenModelDeployment and waits for the real garbage collector to take both children."""
+    cluster.kubectl("delete", "zmd", name, "-n", namespace)
+    wait_for(
+        lambda: get(cluster, "seldondeployment", namespace, name) is None,
+        GC_TIMEOUT,
+        "the SeldonDeployment outlived its parent",
+    )
+    wait_for(
+        lambda: get(cluster, "secret", namespace, f"{name}-rclone") is None,
+        GC_TIMEOUT,
+        "the rclone Secret outlived its parent",
+    )

@@ -17,13 +17,22 @@ from typing import Any
 import pytest
 
 from localcluster import LocalCluster
-from objects import apply, condition, events, get, must_get, patch_seldon_status, s3_secret, zmd
+from objects import (
+    apply,
+    condition,
+    delete_and_wait_for_garbage_collection,
+    events,
+    get,
+    must_get,
+    patch_seldon_status,
+    s3_secret,
+    zmd,
+)
 from waiting import wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("operator")]
 
 TIMEOUT = 30.0
-GC_TIMEOUT = 120.0  # the garbage collector works through its own queue
 # A Secret event re-queues its parent at once; a failed credentials check is not retried on a timer
 # (the work queue's backoff starts at 0.5 s but reaches minutes), so recovery well inside this deadline
 # can only have been driven by the event.
@@ -275,17 +284,7 @@ def test_each_store_is_wired_owned_and_collected(cluster: LocalCluster, namespac
         assert owner["status"]["credentialsSecretName"] == "iris-rclone"
     assert owner["status"]["seldonDeploymentName"] == "iris"
 
-    cluster.kubectl("delete", "zmd", "iris", "-n", namespace)
-    wait_for(
-        lambda: get(cluster, "seldondeployment", namespace, "iris") is None,
-        GC_TIMEOUT,
-        "the SeldonDeployment outlived its parent",
-    )
-    wait_for(
-        lambda: get(cluster, "secret", namespace, "iris-rclone") is None,
-        GC_TIMEOUT,
-        "the rclone Secret outlived its parent",
-    )
+    delete_and_wait_for_garbage_collection(cluster, namespace, "iris")
     if store.secret_data is not None:
         kept = must_get(cluster, "secret", namespace, "creds")  # the user's own Secret stays
         assert decoded(kept) == store.secret_data

@@ -7,8 +7,9 @@ it proves the chart's RBAC is enough; `kubectl auth can-i` proves it is not more
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -17,14 +18,23 @@ import yaml
 
 from helmchart import CHART, OPERATOR_NAMESPACE, ROOT, HelmError, helm, set_flags, template
 from localcluster import LocalCluster
-from objects import apply, condition, fresh_namespace, get, must_get, patch_seldon_status, s3_secret, zmd
+from objects import (
+    apply,
+    condition,
+    delete_and_wait_for_garbage_collection,
+    fresh_namespace,
+    get,
+    must_get,
+    patch_seldon_status,
+    s3_secret,
+    zmd,
+)
 from operator_process import OperatorProcess
 from waiting import wait_for
 
 pytestmark = pytest.mark.e2e
 
 TIMEOUT = 30.0
-GC_TIMEOUT = 120.0  # the garbage collector works through its own queue
 CRD_NAME = "zenmodeldeployments.zenml.io"
 INGRESS = "http://ingress.example.com"
 PERMISSION_PROBLEMS = ("Forbidden", "forbidden", "HTTP 403", "Not enough permissions")
@@ -64,6 +74,23 @@ def can_i(
     answer = result.stdout.strip()
     assert answer in ("yes", "no"), f"kubectl auth can-i {' '.join(args)}: {result.stdout}{result.stderr}"
     return answer == "yes"
+
+
+@contextmanager
+def installed_release(
+    cluster: LocalCluster,
+    env: dict[str, str],
+    release: str,
+    namespace: str,
+    values: dict[str, Any],
+    path: Path,
+) -> Iterator[Path]:
+    """`helm install` of the chart, then uninstall; yields a kubeconfig with its ServiceAccount's real token."""
+    helm("install", release, str(CHART), "--namespace", namespace, *set_flags(values), env=env)
+    try:
+        yield cluster.create_service_account_kubeconfig(namespace, f"{release}-zenmodel-operator", path)
+    finally:
+        helm("uninstall", release, "--namespace", namespace, "--ignore-not-found", env=env, check=False)
 
 
 def exists(cluster: LocalCluster, kind: str, name: str, namespace: str | None = None) -> bool:
@@ -298,93 +325,67 @@ def test_operator_converges_under_the_charts_service_account(
 ) -> None:
     namespace = models_namespace
     release = f"zmo-{scope}"
-    service_account = f"{release}-zenmodel-operator"
     env = helm_env(cluster, helm_home)
-    helm(
-        "install",
-        release,
-        str(CHART),
-        "--namespace",
-        operator_namespace,
-        *set_flags({"crds.install": False, **SCOPES[scope](namespace)}),
-        env=env,
-    )
+    values = {"crds.install": False, **SCOPES[scope](namespace)}
     operator: OperatorProcess | None = None
-    try:
-        kubeconfig = cluster.create_service_account_kubeconfig(
-            operator_namespace, service_account, tmp_path / "operator.kubeconfig"
-        )
-        operator = OperatorProcess(
-            {**cluster.env(), "KUBECONFIG": str(kubeconfig), "ZENMODEL_INGRESS_BASE_URL": INGRESS},
-            tmp_path / "operator.log",
-            "--namespaces",
-            namespace,
-        ).start()
+    with installed_release(
+        cluster, env, release, operator_namespace, values, tmp_path / "operator.kubeconfig"
+    ) as kubeconfig:
+        try:
+            operator = OperatorProcess(
+                {**cluster.env(), "KUBECONFIG": str(kubeconfig), "ZENMODEL_INGRESS_BASE_URL": INGRESS},
+                tmp_path / "operator.log",
+                "--namespaces",
+                namespace,
+            ).start()
 
-        apply(cluster, s3_secret(namespace), zmd("iris", namespace, replicas=2))
-        wait_for(
-            lambda: (
-                ((get(cluster, "zmd", namespace, "iris") or {}).get("status") or {}).get("state")
-                == "Creating"
-            ),
-            TIMEOUT,
-            "the operator never reported Creating",
-        )
-        parent = must_get(cluster, "zmd", namespace, "iris")
-        for kind, name in (("seldondeployment", "iris"), ("secret", "iris-rclone")):
-            (owner,) = must_get(cluster, kind, namespace, name)["metadata"]["ownerReferences"]
-            assert owner["uid"] == parent["metadata"]["uid"] and owner["controller"] is True
-            assert owner["blockOwnerDeletion"] is True
+            apply(cluster, s3_secret(namespace), zmd("iris", namespace, replicas=2))
+            wait_for(
+                lambda: (
+                    ((get(cluster, "zmd", namespace, "iris") or {}).get("status") or {}).get("state")
+                    == "Creating"
+                ),
+                TIMEOUT,
+                "the operator never reported Creating",
+            )
+            parent = must_get(cluster, "zmd", namespace, "iris")
+            for kind, name in (("seldondeployment", "iris"), ("secret", "iris-rclone")):
+                (owner,) = must_get(cluster, kind, namespace, name)["metadata"]["ownerReferences"]
+                assert owner["uid"] == parent["metadata"]["uid"] and owner["controller"] is True
+                assert owner["blockOwnerDeletion"] is True
 
-        patch_seldon_status(
-            cluster,
-            namespace,
-            "iris",
-            {
-                "state": "Available",
-                "address": {
-                    "url": f"http://iris-default.{namespace}.svc.cluster.local:8000/api/v1.0/predictions"
+            patch_seldon_status(
+                cluster,
+                namespace,
+                "iris",
+                {
+                    "state": "Available",
+                    "address": {
+                        "url": f"http://iris-default.{namespace}.svc.cluster.local:8000/api/v1.0/predictions"
+                    },
+                    "deploymentStatus": {"iris-default-0-iris": {"replicas": 2, "availableReplicas": 2}},
                 },
-                "deploymentStatus": {"iris-default-0-iris": {"replicas": 2, "availableReplicas": 2}},
-            },
-        )
-        wait_for(
-            lambda: condition(get(cluster, "zmd", namespace, "iris"), "Ready").get("status") == "True",
-            TIMEOUT,
-            "Seldon's Available was never mirrored",
-        )
-        parent = must_get(cluster, "zmd", namespace, "iris")
-        assert parent["status"]["state"] == "Available"
-        assert parent["status"]["predictionURL"] == f"{INGRESS}/seldon/{namespace}/iris/api/v1.0/predictions"
-        wait_for(
-            lambda: {"Created", "Available"} <= set(event_reasons(cluster, namespace, "iris")),
-            TIMEOUT,
-            "the operator's Created and Available events are missing",
-        )
+            )
+            wait_for(
+                lambda: condition(get(cluster, "zmd", namespace, "iris"), "Ready").get("status") == "True",
+                TIMEOUT,
+                "Seldon's Available was never mirrored",
+            )
+            parent = must_get(cluster, "zmd", namespace, "iris")
+            assert parent["status"]["state"] == "Available"
+            assert (
+                parent["status"]["predictionURL"] == f"{INGRESS}/seldon/{namespace}/iris/api/v1.0/predictions"
+            )
+            wait_for(
+                lambda: {"Created", "Available"} <= set(event_reasons(cluster, namespace, "iris")),
+                TIMEOUT,
+                "the operator's Created and Available events are missing",
+            )
 
-        cluster.kubectl("delete", "zmd", "iris", "-n", namespace)
-        wait_for(
-            lambda: get(cluster, "seldondeployment", namespace, "iris") is None,
-            GC_TIMEOUT,
-            "the SeldonDeployment outlived its parent",
-        )
-        wait_for(
-            lambda: get(cluster, "secret", namespace, "iris-rclone") is None,
-            GC_TIMEOUT,
-            "the rclone Secret outlived its parent",
-        )
-    finally:
-        if operator is not None:
-            operator.stop()
-        helm(
-            "uninstall",
-            release,
-            "--namespace",
-            operator_namespace,
-            "--ignore-not-found",
-            env=env,
-            check=False,
-        )
+            delete_and_wait_for_garbage_collection(cluster, namespace, "iris")
+        finally:
+            if operator is not None:
+                operator.stop()
     assert operator is not None
     problems = [line for line in operator.log().splitlines() if any(p in line for p in PERMISSION_PROBLEMS)]
     assert not problems, "the operator lacked permissions:\n" + "\n".join(problems)
@@ -395,28 +396,14 @@ def test_namespaced_rbac_is_no_broader_than_needed(
 ) -> None:
     release = "zmo-least"
     env = helm_env(cluster, helm_home)
-    other = f"install-other-{secrets.token_hex(4)}"
-    cluster.kubectl("create", "namespace", other)
-    helm(
-        "install",
-        release,
-        str(CHART),
-        "--namespace",
-        operator_namespace,
-        *set_flags(
-            {"crds.install": False, "rbac.scope": "namespaced", "watchNamespaces": [models_namespace]}
-        ),
-        env=env,
-    )
-    try:
-        kubeconfig = cluster.create_service_account_kubeconfig(
-            operator_namespace, f"{release}-zenmodel-operator", tmp_path / "sa.kubeconfig"
-        )
-
-        def can(
-            verb: str, resource: str, namespace: str | None = None, subresource: str | None = None
-        ) -> bool:
-            return can_i(cluster, kubeconfig, verb, resource, namespace, subresource)
+    values = {"crds.install": False, "rbac.scope": "namespaced", "watchNamespaces": [models_namespace]}
+    with (
+        fresh_namespace(cluster, "install-other") as other,
+        installed_release(
+            cluster, env, release, operator_namespace, values, tmp_path / "sa.kubeconfig"
+        ) as kubeconfig,
+    ):
+        can = partial(can_i, cluster, kubeconfig)
 
         watched = models_namespace
         granted = [
@@ -470,17 +457,6 @@ def test_namespaced_rbac_is_no_broader_than_needed(
         ]
         assert [check for check in granted if not can(*check)] == []
         assert [check for check in denied if can(*check)] == []
-    finally:
-        helm(
-            "uninstall",
-            release,
-            "--namespace",
-            operator_namespace,
-            "--ignore-not-found",
-            env=env,
-            check=False,
-        )
-        cluster.kubectl("delete", "namespace", other, "--wait=false", check=False)
 
 
 def test_cluster_rbac_grants_secrets_everywhere_but_still_no_deletes(
@@ -488,25 +464,11 @@ def test_cluster_rbac_grants_secrets_everywhere_but_still_no_deletes(
 ) -> None:
     release = "zmo-wide"
     env = helm_env(cluster, helm_home)
-    helm(
-        "install",
-        release,
-        str(CHART),
-        "--namespace",
-        operator_namespace,
-        "--set",
-        "crds.install=false",
-        env=env,
-    )
-    try:
-        kubeconfig = cluster.create_service_account_kubeconfig(
-            operator_namespace, f"{release}-zenmodel-operator", tmp_path / "sa.kubeconfig"
-        )
-
-        def can(
-            verb: str, resource: str, namespace: str | None = None, subresource: str | None = None
-        ) -> bool:
-            return can_i(cluster, kubeconfig, verb, resource, namespace, subresource)
+    values = {"crds.install": False}
+    with installed_release(
+        cluster, env, release, operator_namespace, values, tmp_path / "sa.kubeconfig"
+    ) as kubeconfig:
+        can = partial(can_i, cluster, kubeconfig)
 
         assert can("list", "secrets") and can("watch", "seldondeployments.machinelearning.seldon.io")
         assert can("patch", "zenmodeldeployments.zenml.io", subresource="status")
@@ -520,13 +482,3 @@ def test_cluster_rbac_grants_secrets_everywhere_but_still_no_deletes(
             ("create", "pods"),
         ):
             assert not can(verb, resource, models_namespace), f"{verb} {resource}"
-    finally:
-        helm(
-            "uninstall",
-            release,
-            "--namespace",
-            operator_namespace,
-            "--ignore-not-found",
-            env=env,
-            check=False,
-        )

@@ -14,14 +14,23 @@ import pytest
 import yaml
 
 from localcluster import LocalCluster
-from objects import apply, condition, events, get, must_get, patch_seldon_status, s3_secret, zmd
+from objects import (
+    apply,
+    condition,
+    delete_and_wait_for_garbage_collection,
+    events,
+    get,
+    must_get,
+    patch_seldon_status,
+    s3_secret,
+    zmd,
+)
 from operator_process import OperatorProcess
 from waiting import wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("operator")]
 
 TIMEOUT = 30.0
-GC_TIMEOUT = 120.0  # the garbage collector works through its own queue
 
 
 def wait_ready_state(
@@ -138,17 +147,7 @@ def test_update_is_in_place(cluster: LocalCluster, namespace: str) -> None:
 def test_delete_lets_the_garbage_collector_take_the_children(cluster: LocalCluster, namespace: str) -> None:
     apply(cluster, s3_secret(namespace), zmd("iris", namespace))
     wait_ready_state(cluster, namespace, "iris", "Creating")
-    cluster.kubectl("delete", "zmd", "iris", "-n", namespace)
-    wait_for(
-        lambda: get(cluster, "seldondeployment", namespace, "iris") is None,
-        GC_TIMEOUT,
-        "the SeldonDeployment outlived its parent",
-    )
-    wait_for(
-        lambda: get(cluster, "secret", namespace, "iris-rclone") is None,
-        GC_TIMEOUT,
-        "the rclone Secret outlived its parent",
-    )
+    delete_and_wait_for_garbage_collection(cluster, namespace, "iris")
     assert get(cluster, "secret", namespace, "s3-creds") is not None  # the user's own Secret stays
 
 
