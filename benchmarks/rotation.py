@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from kubernetes import client, config, watch
+from urllib3.exceptions import ProtocolError
 
 from localcluster import LocalCluster
 from objects import apply, s3_secret, zmd
@@ -35,18 +36,20 @@ def watch_rclone_secret(
     core: client.CoreV1Api, seen: queue.Queue[tuple[float, str]], stop: threading.Event
 ) -> None:
     stream = watch.Watch()
-    for event in stream.stream(
-        core.list_namespaced_secret,
-        NAMESPACE,
-        field_selector="metadata.name=model-00-rclone",
-        timeout_seconds=600,
-    ):
-        obj: Any = event["object"]
-        value = (obj.data or {}).get(KEY)
-        if value:
-            seen.put((time.monotonic(), base64.b64decode(value).decode()))
-        if stop.is_set():
-            stream.stop()
+    try:
+        for event in stream.stream(
+            core.list_namespaced_secret,
+            NAMESPACE,
+            field_selector="metadata.name=model-00-rclone",
+            timeout_seconds=600,
+        ):
+            obj: Any = event["object"]
+            value = (obj.data or {}).get(KEY)
+            if value:
+                seen.put((time.monotonic(), base64.b64decode(value).decode()))
+    except ProtocolError:
+        if not stop.is_set():
+            raise  # the control plane going away at the end closes the stream; anything else is a failure
 
 
 def main() -> int:
