@@ -181,7 +181,7 @@ def test_helm_install_upgrade_and_uninstall(
     cluster: LocalCluster, operator_namespace: str, helm_home: Path
 ) -> None:
     """A real install, CRD template included: the CRD the cluster already has (from crds/) is adopted by
-    annotating it as the release's, the way docs/install.md tells users who installed it with kubectl."""
+    annotating it as the release's, the way README.md ("Installing") tells users who installed it with kubectl."""
     release = "zmo-install"
     env = helm_env(cluster, helm_home)
     adopt = [f"meta.helm.sh/release-name={release}", f"meta.helm.sh/release-namespace={operator_namespace}"]
