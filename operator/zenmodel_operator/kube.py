@@ -16,7 +16,7 @@ from kubernetes import client, config
 
 from . import __version__
 from .reconcile import ApplyRejected, Event, now_rfc3339
-from .render import SELDON_GROUP, SELDON_PLURAL, SELDON_VERSION
+from .render import SELDON_API_VERSION, SELDON_PLURAL
 from .spec import API_VERSION, KIND, PLURAL
 
 FIELD_MANAGER = "zenmodel-operator"
@@ -47,7 +47,7 @@ def _object_path(api_version: str, plural: str, namespace: str, name: str) -> st
 
 _PLURALS = {
     ("v1", "Secret"): "secrets",
-    (f"{SELDON_GROUP}/{SELDON_VERSION}", "SeldonDeployment"): SELDON_PLURAL,
+    (SELDON_API_VERSION, "SeldonDeployment"): SELDON_PLURAL,
 }
 
 
@@ -97,9 +97,7 @@ class KubeCluster:
         return self.request("GET", _object_path(API_VERSION, PLURAL, namespace, name))
 
     def get_seldon_deployment(self, namespace: str, name: str) -> dict[str, Any] | None:
-        return self.request(
-            "GET", _object_path(f"{SELDON_GROUP}/{SELDON_VERSION}", SELDON_PLURAL, namespace, name)
-        )
+        return self.request("GET", _object_path(SELDON_API_VERSION, SELDON_PLURAL, namespace, name))
 
     def get_secret(self, namespace: str, name: str) -> dict[str, Any] | None:
         return self.request("GET", _object_path("v1", "secrets", namespace, name))

@@ -27,25 +27,16 @@ from .render import (
     render_seldon_deployment,
 )
 from .settings import OperatorSettings
-from .spec import ZenModelDeploymentSpec
-from .status import CredentialsOutcome, Observation, Reason, derive_status
-from .storage import InvalidModelURI, parse_model_uri
+from .spec import ZenModelDeploymentSpec, ZenModelDeploymentStatus
+from .status import CredentialsOutcome, Observation, Reason, derive_status, not_owned_message
+from .storage import InvalidModelURI, ModelLocation, parse_model_uri
 
 log = logging.getLogger(__name__)
 
-STATUS_KEYS = (
-    "observedGeneration",
-    "state",
-    "predictionURL",
-    "internalURL",
-    "replicas",
-    "availableReplicas",
-    "seldonDeploymentName",
-    "credentialsSecretName",
-    "conditions",
-)
-# Reasons that tell a person something went wrong: each new one becomes a Warning Event.
-WARNING_REASONS_EXCLUDED = frozenset({Reason.CREATING, Reason.WAITING_FOR_CREDENTIALS})
+# The status fields the operator owns: the CRD's status schema, from the same model.
+STATUS_KEYS = tuple(ZenModelDeploymentStatus.model_fields)
+# False conditions that are progress, not trouble: every other new failure becomes a Warning Event.
+QUIET_REASONS = frozenset({Reason.CREATING, Reason.WAITING_FOR_CREDENTIALS})
 
 
 @dataclass(frozen=True)
@@ -87,9 +78,12 @@ def source_secret_name(parent: Mapping[str, Any]) -> str | None:
 
 
 def _credentials(
-    observed: Observed, spec: ZenModelDeploymentSpec, ref: ParentRef, settings: OperatorSettings
+    observed: Observed,
+    spec: ZenModelDeploymentSpec,
+    location: ModelLocation,
+    ref: ParentRef,
+    settings: OperatorSettings,
 ) -> tuple[CredentialsOutcome, dict[str, str] | None]:
-    location = parse_model_uri(spec.model.uri)
     if not location.needs_rclone:
         return CredentialsOutcome(
             True, Reason.NOT_REQUIRED, f"{location.store.value}:// models need no credentials"
@@ -98,10 +92,7 @@ def _credentials(
     existing = observed.rclone_secret
     if existing is not None and not is_controlled_by(existing, ref):
         return CredentialsOutcome(
-            False,
-            "SecretConflict",
-            f"a Secret named {secret_name} exists and is not owned by this ZenModelDeployment; "
-            "it is left untouched: delete or rename it",
+            False, Reason.SECRET_CONFLICT, not_owned_message("Secret", secret_name)
         ), None
     try:
         config = creds.rclone_config(
@@ -148,7 +139,7 @@ def plan(observed: Observed, settings: OperatorSettings) -> Plan:
         return Plan(None, None, replace(base, spec_error=f"spec.model.uri: {error}"))
 
     conflict = observed.seldon is not None and not is_controlled_by(observed.seldon, ref)
-    outcome, config = _credentials(observed, spec, ref, settings)
+    outcome, config = _credentials(observed, spec, location, ref, settings)
     observation = replace(base, spec=spec, credentials=outcome, conflict=conflict, seldon=observed.seldon)
     if conflict or not outcome.ok:
         return Plan(None, None, observation)
@@ -158,7 +149,7 @@ def plan(observed: Observed, settings: OperatorSettings) -> Plan:
         ref,
         spec,
         location,
-        secret_name=outcome.secret_name if config is not None else None,
+        secret_name=outcome.secret_name,
         credentials_hash=creds.credentials_hash(config) if config is not None else None,
     )
     secret_write = None
@@ -197,7 +188,7 @@ def events_for(
         own_failure = type_ != READY or new["reason"] == Reason.INVALID_SPEC
         if type_ == READY and new["status"] == "True":
             events.append(Event("Normal", "Available", new["message"]))
-        elif new["status"] == "False" and new["reason"] not in WARNING_REASONS_EXCLUDED and own_failure:
+        elif new["status"] == "False" and new["reason"] not in QUIET_REASONS and own_failure:
             events.append(Event("Warning", new["reason"], new["message"]))
     return events
 

@@ -17,6 +17,7 @@ SELDON_GROUP = "machinelearning.seldon.io"
 SELDON_VERSION = "v1"
 SELDON_PLURAL = "seldondeployments"
 SELDON_KIND = "SeldonDeployment"
+SELDON_API_VERSION = f"{SELDON_GROUP}/{SELDON_VERSION}"
 PREDICTOR_NAME = "default"
 
 # On the pod template, so a credentials rotation rolls the model pods (which read rclone's env once).
@@ -127,7 +128,7 @@ def render_seldon_deployment(
 
     return _with_rendered_hash(
         {
-            "apiVersion": f"{SELDON_GROUP}/{SELDON_VERSION}",
+            "apiVersion": SELDON_API_VERSION,
             "kind": SELDON_KIND,
             "metadata": _child_metadata(parent.name, parent, provenance_labels(spec)),
             "spec": {

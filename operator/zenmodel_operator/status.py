@@ -28,6 +28,7 @@ class Reason(StrEnum):
     CREATING = "Creating"
     FAILED = "Failed"
     CONFLICT = "SeldonDeploymentConflict"
+    SECRET_CONFLICT = "SecretConflict"  # noqa: S105 (a condition reason)
     APPLY_FAILED = "ApplyFailed"
     INVALID_SPEC = "InvalidSpec"
     WAITING_FOR_CREDENTIALS = "WaitingForCredentials"
@@ -58,6 +59,13 @@ def prediction_url(
 def internal_url(namespace: str, name: str, spec: ZenModelDeploymentSpec) -> str:
     path = prediction_path(spec.model.protocol, spec.model.name)
     return f"http://{name}-{PREDICTOR_NAME}.{namespace}.svc.cluster.local:{SELDON_HTTP_PORT}{path}"
+
+
+def not_owned_message(kind: str, name: str) -> str:
+    return (
+        f"a {kind} named {name} exists and is not owned by this ZenModelDeployment; "
+        "it is left untouched: delete or rename it"
+    )
 
 
 @dataclass(frozen=True)
@@ -98,8 +106,7 @@ def seldon_condition(obs: Observation) -> tuple[State, Condition]:
             SELDON_READY,
             False,
             Reason.CONFLICT,
-            f"a SeldonDeployment named {name} exists and is not owned by this ZenModelDeployment; "
-            "it is left untouched: delete or rename it",
+            not_owned_message("SeldonDeployment", name),
         )
     if obs.apply_error is not None:
         return State.FAILED, Condition(SELDON_READY, False, Reason.APPLY_FAILED, obs.apply_error)
