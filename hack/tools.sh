@@ -12,12 +12,13 @@ set -euo pipefail
 K8S_VERSION="${K8S_VERSION:-v1.34.4}"
 ETCD_VERSION="${ETCD_VERSION:-v3.6.16}"
 HELM_VERSION="${HELM_VERSION:-v3.19.0}"
-SELDON_VERSION="${SELDON_VERSION:-v1.16.0}"
+SELDON_VERSION="${SELDON_VERSION:-v1.19.0}"
+KWOK_VERSION="${KWOK_VERSION:-v0.8.0}"
 # The Lua interpreter Argo CD embeds (the version in Argo CD's go.mod); keyed by its binary's name below, so
 # adding it did not move the directory the other tools are cached in.
 GLUA_VERSION="${GLUA_VERSION:-v1.1.1}"
 CACHE="${ZENMODEL_TOOLS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/zenmodel-operator/tools}"
-BIN="$CACHE/bin-k8s-${K8S_VERSION}-etcd-${ETCD_VERSION}-helm-${HELM_VERSION}-seldon-${SELDON_VERSION}"
+BIN="$CACHE/bin-k8s-${K8S_VERSION}-etcd-${ETCD_VERSION}-helm-${HELM_VERSION}-seldon-${SELDON_VERSION}-kwok-${KWOK_VERSION}"
 
 export GOTOOLCHAIN=local GOFLAGS=-mod=mod CGO_ENABLED=0
 # The checksum database has no record of Seldon's operator module; everything else is verified.
@@ -52,7 +53,8 @@ kubernetes() {
   local ldflags="-X $pkg.gitVersion=$K8S_VERSION -X $pkg.gitMajor=1 -X $pkg.gitMinor=$minor -X $pkg.gitTreeState=clean"
   sed -nE 's#^[[:space:]]*(replace[[:space:]]+)?(k8s\.io/[^[:space:]]+)[[:space:]]+=>[[:space:]]+\./staging/.*#replace \2 => \2 '"$staging"'#p' "$gomod" |
     build_from_module k8s.io/kubernetes "$K8S_VERSION" "$ldflags" \
-      k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager k8s.io/kubernetes/cmd/kubectl
+      k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager \
+      k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kubectl
 }
 
 etcd() {
@@ -87,6 +89,47 @@ PY
   rm -rf "$work"
 }
 
+module_dir() {
+  go mod download -json "$1" | python3 -c 'import json,sys; print(json.load(sys.stdin)["Dir"])'
+}
+
+seldon_manager() {
+  # Seldon Core v1's controller (its main package is the module root), with the module's own replace and
+  # exclude lines: they pin the Kubernetes libraries it was released against.
+  local gomod
+  gomod="$(go mod download -json "github.com/seldonio/seldon-core/operator@$SELDON_VERSION" | python3 -c 'import json,sys; print(json.load(sys.stdin)["GoMod"])')"
+  python3 - "$gomod" <<'PY' | build_from_module github.com/seldonio/seldon-core/operator "$SELDON_VERSION" "" github.com/seldonio/seldon-core/operator
+import re, sys
+text = open(sys.argv[1]).read()
+for kind, body in re.findall(r"^(replace|exclude) \((.*?)^\)", text, re.S | re.M):
+    for line in body.splitlines():
+        line = line.split("//")[0].strip()
+        if line:
+            print(kind, line)
+for kind, line in re.findall(r"^(replace|exclude) ([^(\n][^\n]*)$", text, re.M):
+    print(kind, line.split("//")[0].strip())
+PY
+  mv "$BIN/operator" "$BIN/seldon-manager"
+  # What the manager needs at run time, from the same version: its ConfigMap and its environment.
+  local dir; dir="$(module_dir "github.com/seldonio/seldon-core/operator@$SELDON_VERSION")"
+  cp "$dir/config/manager/configmap.yaml" "$BIN/seldon-configmap.yaml"
+  cp "$dir/config/manager/manager.yaml" "$BIN/seldon-manager.yaml"
+  chmod u+w "$BIN/seldon-configmap.yaml" "$BIN/seldon-manager.yaml"
+}
+
+kwok() {
+  GOBIN="$BIN" go install -trimpath -ldflags "-s -w" "sigs.k8s.io/kwok/cmd/kwok@$KWOK_VERSION"
+  # The stages kwokctl configures: without them kwok exits with "no stages found".
+  local dir; dir="$(module_dir "sigs.k8s.io/kwok@$KWOK_VERSION")"
+  mkdir -p "$BIN/kwok-stages"
+  local stage
+  for stage in node/fast/node-initialize node/heartbeat-with-lease/node-heartbeat-with-lease \
+    pod/general/pod-ready pod/general/pod-complete pod/general/pod-delete; do
+    cp "$dir/kustomize/stage/$stage.yaml" "$BIN/kwok-stages/"
+  done
+  chmod -R u+w "$BIN/kwok-stages"
+}
+
 glua() {
   # Built as glua-<version>, with glua a link to it: a version bump builds anew.
   rm -f "$BIN/glua"
@@ -111,8 +154,10 @@ if [[ "${1:-}" == "glua" ]]; then
 fi
 
 timed etcd etcd etcd
-timed kubernetes kube-apiserver kubernetes
+timed kubernetes kube-scheduler kubernetes
 timed seldon-crd seldon-crd.yaml seldon_crd
 timed helm helm helm
+timed seldon-manager seldon-manager seldon_manager
+timed kwok kwok kwok
 timed glua "glua-$GLUA_VERSION" glua
 echo "$BIN"
