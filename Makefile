@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 .PHONY: demo test lint unit e2e bench tools test-deps crds deploy-manifests venv clean
 
 demo: $(VENV)/.installed tools
-	$(BIN)/python hack/demo.py
+	PYTHONPATH=tests $(BIN)/python hack/demo.py
 
 test: $(VENV)/.installed tools test-deps lint
 	$(BIN)/pytest
@@ -25,8 +25,8 @@ lint: $(VENV)/.installed
 
 # Figures, not pass/fail: rotation latency (goal < 2 s) on the local control plane.
 bench: $(VENV)/.installed tools
-	PYTHONPATH=hack:tests/e2e $(BIN)/python benchmarks/rotation.py --parents 1
-	PYTHONPATH=hack:tests/e2e $(BIN)/python benchmarks/rotation.py --parents 20
+	PYTHONPATH=tests $(BIN)/python benchmarks/rotation.py --parents 1
+	PYTHONPATH=tests $(BIN)/python benchmarks/rotation.py --parents 20
 
 tools:
 	bash hack/tools.sh >/dev/null

@@ -22,10 +22,10 @@ from typing import Any
 from kubernetes import client, config, watch
 from urllib3.exceptions import ProtocolError
 
-from localcluster import LocalCluster
-from objects import apply, s3_secret, zmd
-from operator_process import OperatorProcess
-from waiting import wait_for
+from support.localcluster import LocalCluster
+from support.objects import apply, s3_secret, zmd
+from support.operator_process import OperatorProcess
+from support.waiting import wait_for
 
 REPO = Path(__file__).resolve().parent.parent
 NAMESPACE = "bench"

@@ -17,9 +17,9 @@ import tempfile
 import threading
 from pathlib import Path
 
-from localcluster import LocalCluster
-from operator_process import OperatorProcess
-from waiting import wait_for
+from support.localcluster import LocalCluster
+from support.operator_process import OperatorProcess
+from support.waiting import wait_for
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE = REPO / "examples" / "iris-s3.yaml"

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import yaml
 
-from helmchart import CHART, ROOT, HelmError, find, helm, helm_binary, render, set_flags, template
+from support.helmchart import CHART, ROOT, HelmError, find, helm, helm_binary, render, set_flags, template
 from zenmodel_operator import settings
 
 CRD_FILE = "zenml.io_zenmodeldeployments.yaml"

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from localcluster import LocalCluster
-from objects import fresh_namespace
-from operator_process import OperatorProcess
+from support.localcluster import LocalCluster
+from support.objects import fresh_namespace
+from support.operator_process import OperatorProcess
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -8,8 +8,9 @@ from typing import Any
 
 import pytest
 
-from localcluster import LocalCluster
-from waiting import wait_for
+from support.localcluster import LocalCluster
+from support.objects import exists, server_side_apply
+from support.waiting import wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -38,19 +39,10 @@ def seldon_deployment(name: str, namespace: str, owner: dict[str, Any] | None = 
     }
 
 
-def apply(cluster: LocalCluster, manifest: dict[str, Any]) -> None:
-    cluster.kubectl("apply", "--server-side", "--field-manager=e2e", "-f", "-", input=json.dumps(manifest))
-
-
-def exists(cluster: LocalCluster, kind: str, name: str, namespace: str) -> bool:
-    out = cluster.kubectl("get", kind, name, "-n", namespace, "--ignore-not-found", "-o", "name").stdout
-    return bool(out.strip())
-
-
 def test_seldon_deployment_crd_is_served(cluster: LocalCluster, namespace: str) -> None:
     cluster.kubectl("get", "seldondeployments", "-A")
 
-    apply(cluster, seldon_deployment("iris", namespace))
+    server_side_apply(cluster, seldon_deployment("iris", namespace))
 
     got = json.loads(
         cluster.kubectl(
@@ -74,7 +66,7 @@ def test_garbage_collector_deletes_owned_seldon_deployment(cluster: LocalCluster
         "controller": True,
         "blockOwnerDeletion": True,
     }
-    apply(cluster, seldon_deployment("child", namespace, owner))
+    server_side_apply(cluster, seldon_deployment("child", namespace, owner))
     assert exists(cluster, "seldondeployment", "child", namespace)
 
     cluster.kubectl("delete", "configmap", "parent", "-n", namespace)

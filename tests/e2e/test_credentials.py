@@ -16,29 +16,31 @@ from typing import Any
 
 import pytest
 
-from localcluster import LocalCluster
-from objects import (
+from support.localcluster import LocalCluster
+from support.objects import (
+    TIMEOUT,
     apply,
     condition,
+    decoded,
     delete_and_wait_for_garbage_collection,
     events,
     get,
     must_get,
     patch_seldon_status,
     s3_secret,
+    secret,
+    wait_state,
     zmd,
 )
-from waiting import wait_for
+from support.waiting import wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("operator")]
 
-TIMEOUT = 30.0
 # A Secret event re-queues its parent at once; a failed credentials check is not retried on a timer
 # (the work queue's backoff starts at 0.5 s but reaches minutes), so recovery well inside this deadline
 # can only have been driven by the event.
 RECOVERY_TIMEOUT = 15.0
 
-OPT_IN = {"zenml.io/model-credentials": "true"}
 HASH_ANNOTATION = "zenml.io/credentials-hash"
 INGRESS = "http://ingress.example.com"
 
@@ -59,17 +61,6 @@ MALFORMED_SERVICE_ACCOUNT = '{"type": "service_account", "private_key": "fake-pr
 # --- helpers --------------------------------------------------------------------------------------
 
 
-def secret(
-    namespace: str, name: str, data: dict[str, str], labels: dict[str, str] | None = None
-) -> dict[str, Any]:
-    return {
-        "apiVersion": "v1",
-        "kind": "Secret",
-        "metadata": {"name": name, "namespace": namespace, "labels": OPT_IN if labels is None else labels},
-        "stringData": data,
-    }
-
-
 def parent(name: str, namespace: str, uri: str, credentials: dict[str, Any] | None) -> dict[str, Any]:
     doc = zmd(name, namespace, uri=uri)
     if credentials is None:
@@ -77,10 +68,6 @@ def parent(name: str, namespace: str, uri: str, credentials: dict[str, Any] | No
     else:
         doc["spec"]["credentials"] = credentials
     return doc
-
-
-def decoded(obj: dict[str, Any]) -> dict[str, str]:
-    return {key: base64.b64decode(value).decode() for key, value in (obj.get("data") or {}).items()}
 
 
 def set_secret_data(cluster: LocalCluster, namespace: str, name: str, data: dict[str, str]) -> None:
@@ -96,19 +83,6 @@ def set_secret_data(cluster: LocalCluster, namespace: str, name: str, data: dict
         "-p",
         json.dumps([{"op": "replace", "path": "/data", "value": value}]),
     )
-
-
-def status_of(cluster: LocalCluster, namespace: str, name: str) -> dict[str, Any]:
-    return dict((get(cluster, "zmd", namespace, name) or {}).get("status") or {})
-
-
-def wait_state(cluster: LocalCluster, namespace: str, name: str, state: str) -> dict[str, Any]:
-    def reached() -> bool:
-        status = status_of(cluster, namespace, name)
-        return status.get("state") == state and status.get("observedGeneration") == 1
-
-    wait_for(reached, TIMEOUT, f"{namespace}/{name} never reached state {state}")
-    return must_get(cluster, "zmd", namespace, name)
 
 
 def wait_credentials(

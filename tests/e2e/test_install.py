@@ -16,12 +16,13 @@ from typing import Any
 import pytest
 import yaml
 
-from helmchart import CHART, OPERATOR_NAMESPACE, ROOT, HelmError, helm, set_flags, template
-from localcluster import LocalCluster
-from objects import (
+from support.helmchart import CHART, OPERATOR_NAMESPACE, ROOT, HelmError, helm, set_flags, template
+from support.localcluster import LocalCluster
+from support.objects import (
     apply,
     condition,
     delete_and_wait_for_garbage_collection,
+    exists,
     fresh_namespace,
     get,
     must_get,
@@ -29,8 +30,8 @@ from objects import (
     s3_secret,
     zmd,
 )
-from operator_process import OperatorProcess
-from waiting import wait_for
+from support.operator_process import OperatorProcess
+from support.waiting import wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -91,12 +92,6 @@ def installed_release(
         yield cluster.create_service_account_kubeconfig(namespace, f"{release}-zenmodel-operator", path)
     finally:
         helm("uninstall", release, "--namespace", namespace, "--ignore-not-found", env=env, check=False)
-
-
-def exists(cluster: LocalCluster, kind: str, name: str, namespace: str | None = None) -> bool:
-    scope = ["-n", namespace] if namespace else []
-    result = cluster.kubectl("get", kind, name, *scope, "-o", "name", "--ignore-not-found")
-    return bool(result.stdout.strip())
 
 
 def event_reasons(cluster: LocalCluster, namespace: str, name: str) -> list[str]:

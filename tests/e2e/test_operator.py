@@ -13,8 +13,9 @@ from typing import Any
 import pytest
 import yaml
 
-from localcluster import LocalCluster
-from objects import (
+from support.localcluster import LocalCluster
+from support.objects import (
+    TIMEOUT,
     apply,
     condition,
     delete_and_wait_for_garbage_collection,
@@ -23,30 +24,18 @@ from objects import (
     must_get,
     patch_seldon_status,
     s3_secret,
+    wait_state,
     zmd,
 )
-from operator_process import OperatorProcess
-from waiting import wait_for
+from support.operator_process import OperatorProcess
+from support.waiting import wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("operator")]
-
-TIMEOUT = 30.0
-
-
-def wait_ready_state(
-    cluster: LocalCluster, namespace: str, name: str, state: str, generation: int = 1
-) -> dict[str, Any]:
-    def reached() -> bool:
-        status = (get(cluster, "zmd", namespace, name) or {}).get("status") or {}
-        return status.get("state") == state and status.get("observedGeneration") == generation
-
-    wait_for(reached, TIMEOUT, f"{namespace}/{name} never reached state {state} at generation {generation}")
-    return must_get(cluster, "zmd", namespace, name)
 
 
 def test_create_makes_owned_children(cluster: LocalCluster, namespace: str) -> None:
     apply(cluster, s3_secret(namespace), zmd("iris", namespace, replicas=2))
-    parent = wait_ready_state(cluster, namespace, "iris", "Creating")
+    parent = wait_state(cluster, namespace, "iris", "Creating")
 
     sdp = must_get(cluster, "seldondeployment", namespace, "iris")
     secret = must_get(cluster, "secret", namespace, "iris-rclone")
@@ -77,7 +66,7 @@ def test_create_makes_owned_children(cluster: LocalCluster, namespace: str) -> N
 
 def test_status_mirrors_seldon(cluster: LocalCluster, namespace: str, operator: OperatorProcess) -> None:
     apply(cluster, s3_secret(namespace), zmd("iris", namespace, replicas=2))
-    wait_ready_state(cluster, namespace, "iris", "Creating")
+    wait_state(cluster, namespace, "iris", "Creating")
 
     patch_seldon_status(
         cluster,
@@ -107,7 +96,7 @@ def test_status_mirrors_seldon(cluster: LocalCluster, namespace: str, operator: 
             "deploymentStatus": {"iris-default-0-iris": {"replicas": 2, "availableReplicas": 2}},
         },
     )
-    parent = wait_ready_state(cluster, namespace, "iris", "Available")
+    parent = wait_state(cluster, namespace, "iris", "Available")
     assert parent["status"]["internalURL"] == address
     assert parent["status"]["availableReplicas"] == 2
     assert condition(parent, "Ready")["status"] == "True"
@@ -118,7 +107,7 @@ def test_status_mirrors_seldon(cluster: LocalCluster, namespace: str, operator: 
     patch_seldon_status(
         cluster, namespace, "iris", {"state": "Failed", "description": "iris-default: ImagePullBackOff"}
     )
-    parent = wait_ready_state(cluster, namespace, "iris", "Failed")
+    parent = wait_state(cluster, namespace, "iris", "Failed")
     ready = condition(parent, "Ready")
     assert (ready["status"], ready["reason"]) == ("False", "Failed")
     assert "ImagePullBackOff" in ready["message"]
@@ -133,11 +122,11 @@ def test_status_mirrors_seldon(cluster: LocalCluster, namespace: str, operator: 
 
 def test_update_is_in_place(cluster: LocalCluster, namespace: str) -> None:
     apply(cluster, s3_secret(namespace), zmd("iris", namespace))
-    wait_ready_state(cluster, namespace, "iris", "Creating")
+    wait_state(cluster, namespace, "iris", "Creating")
     uid = must_get(cluster, "seldondeployment", namespace, "iris")["metadata"]["uid"]
 
     apply(cluster, zmd("iris", namespace, uri="s3://models/iris/v4"))
-    parent = wait_ready_state(cluster, namespace, "iris", "Creating", generation=2)
+    parent = wait_state(cluster, namespace, "iris", "Creating", generation=2)
     sdp = must_get(cluster, "seldondeployment", namespace, "iris")
     assert sdp["spec"]["predictors"][0]["graph"]["modelUri"] == "s3://models/iris/v4"
     assert sdp["metadata"]["uid"] == uid  # rolled, not recreated: the URL stays
@@ -146,14 +135,14 @@ def test_update_is_in_place(cluster: LocalCluster, namespace: str) -> None:
 
 def test_delete_lets_the_garbage_collector_take_the_children(cluster: LocalCluster, namespace: str) -> None:
     apply(cluster, s3_secret(namespace), zmd("iris", namespace))
-    wait_ready_state(cluster, namespace, "iris", "Creating")
+    wait_state(cluster, namespace, "iris", "Creating")
     delete_and_wait_for_garbage_collection(cluster, namespace, "iris")
     assert get(cluster, "secret", namespace, "s3-creds") is not None  # the user's own Secret stays
 
 
 def test_drift_is_restored(cluster: LocalCluster, namespace: str) -> None:
     apply(cluster, s3_secret(namespace), zmd("iris", namespace, replicas=2))
-    wait_ready_state(cluster, namespace, "iris", "Creating")
+    wait_state(cluster, namespace, "iris", "Creating")
     first_uid = must_get(cluster, "seldondeployment", namespace, "iris")["metadata"]["uid"]
 
     cluster.kubectl("delete", "seldondeployment", "iris", "-n", namespace)
@@ -248,7 +237,7 @@ def test_a_foreign_seldon_deployment_is_left_alone(cluster: LocalCluster, namesp
     assert "Warning" in {e["type"] for e in events(cluster, namespace, "iris")}
 
     cluster.kubectl("delete", "seldondeployment", "iris", "-n", namespace)
-    wait_ready_state(cluster, namespace, "iris", "Creating")  # once it's gone, ours takes its place
+    wait_state(cluster, namespace, "iris", "Creating")  # once it's gone, ours takes its place
     assert must_get(cluster, "seldondeployment", namespace, "iris")["metadata"]["ownerReferences"]
 
 
@@ -293,7 +282,7 @@ def test_kubectl_explain_and_columns(
     explained = cluster.kubectl("explain", "zmd.spec.model.uri").stdout
     assert "Where the model artifact lives" in explained
     apply(cluster, s3_secret(namespace), zmd("iris", namespace))
-    wait_ready_state(cluster, namespace, "iris", "Creating")
+    wait_state(cluster, namespace, "iris", "Creating")
     table = cluster.kubectl("get", "zmd", "-n", namespace).stdout
     header, row = table.splitlines()[:2]
     assert header.split() == ["NAME", "STATE", "READY", "MODEL", "URL", "AGE"]
@@ -309,9 +298,9 @@ def test_kubectl_explain_and_columns(
 def test_the_operator_writes_only_the_parents_status(cluster: LocalCluster, namespace: str) -> None:
     """GitOps tools (Argo CD) compare spec and labels: the operator must never own any of them."""
     apply(cluster, s3_secret(namespace), zmd("iris", namespace))
-    wait_ready_state(cluster, namespace, "iris", "Creating")
+    wait_state(cluster, namespace, "iris", "Creating")
     patch_seldon_status(cluster, namespace, "iris", {"state": "Available"})
-    wait_ready_state(cluster, namespace, "iris", "Available")
+    wait_state(cluster, namespace, "iris", "Available")
     entries = json.loads(
         cluster.kubectl("get", "zmd", "iris", "-n", namespace, "-o", "json", "--show-managed-fields").stdout
     )["metadata"]["managedFields"]

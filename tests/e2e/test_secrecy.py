@@ -12,15 +12,14 @@ import secrets
 from collections.abc import Iterator
 from functools import partial
 from pathlib import Path
-from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from localcluster import LocalCluster
-from objects import apply, condition, fresh_namespace, get, s3_secret, zmd
-from operator_process import OperatorProcess
-from waiting import wait_for
+from support.localcluster import LocalCluster
+from support.objects import apply, condition, fresh_namespace, get, s3_secret, secret, zmd
+from support.operator_process import OperatorProcess
+from support.waiting import wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -36,16 +35,6 @@ def canary(tag: str) -> str:
 def secrecy_namespace(cluster: LocalCluster) -> Iterator[str]:
     with fresh_namespace(cluster, "secrecy") as name:
         yield name
-
-
-def secret(namespace: str, name: str, data: dict[str, str], opted_in: bool = True) -> dict[str, Any]:
-    labels = {"zenml.io/model-credentials": "true"} if opted_in else {}
-    return {
-        "apiVersion": "v1",
-        "kind": "Secret",
-        "metadata": {"name": name, "namespace": namespace, "labels": labels},
-        "stringData": data,
-    }
 
 
 def reason(cluster: LocalCluster, namespace: str, name: str) -> str:
@@ -111,7 +100,7 @@ def test_no_secret_value_reaches_logs_events_or_status(
                     ns,
                     "unlabelled",
                     {"AWS_ACCESS_KEY_ID": canary("u-id"), "AWS_SECRET_ACCESS_KEY": canary("u-key")},
-                    opted_in=False,
+                    labels={},
                 ),
                 "SecretNotOptedIn",
             ),

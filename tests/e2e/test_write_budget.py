@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from localcluster import LocalCluster
-from objects import apply, condition, fresh_namespace, get, patch_seldon_status, s3_secret, zmd
-from operator_process import OperatorProcess
-from waiting import wait_for
+from support.localcluster import LocalCluster
+from support.objects import apply, condition, fresh_namespace, get, patch_seldon_status, s3_secret, zmd
+from support.operator_process import OperatorProcess
+from support.waiting import wait_for
 
 pytestmark = pytest.mark.e2e
 

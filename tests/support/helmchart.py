@@ -11,9 +11,9 @@ from typing import Any
 
 import yaml
 
-from localcluster import resolve_tools_dir
+from support.localcluster import resolve_tools_dir
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 CHART = ROOT / "charts" / "zenmodel-operator"
 OPERATOR_NAMESPACE = "zenmodel-system"
 

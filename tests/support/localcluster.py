@@ -13,7 +13,7 @@ As a library::
 
 As a command::
 
-    python hack/localcluster.py up --dir /tmp/cluster --crd crds/zenml.io_zenmodeldeployments.yaml
+    python -m support.localcluster up  # from tests/ --dir /tmp/cluster --crd crds/zenml.io_zenmodeldeployments.yaml
 """
 
 from __future__ import annotations
@@ -43,8 +43,8 @@ from typing import IO, Any
 
 import yaml
 
-HACK_DIR = Path(__file__).resolve().parent
-TOOLS_SCRIPT = HACK_DIR / "tools.sh"
+REPO = Path(__file__).resolve().parents[2]
+TOOLS_SCRIPT = REPO / "hack" / "tools.sh"
 BINARIES = ("etcd", "kube-apiserver", "kube-controller-manager", "kubectl")
 SERVICE_CLUSTER_IP_RANGE = "10.0.0.0/24"
 SERVICE_ACCOUNT_ISSUER = "https://kubernetes.default.svc.cluster.local"

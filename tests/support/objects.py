@@ -1,7 +1,8 @@
-"""Reading and writing objects through the real kubectl, for the end-to-end tests."""
+"""Reading, writing and waiting on objects through the real kubectl: what the end-to-end tests share."""
 
 from __future__ import annotations
 
+import base64
 import json
 import secrets
 from collections.abc import Iterator
@@ -10,8 +11,8 @@ from typing import Any
 
 import yaml
 
-from localcluster import LocalCluster
-from waiting import wait_for
+from support.localcluster import LocalCluster
+from support.waiting import wait_for
 
 
 def get(cluster: LocalCluster, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
@@ -29,8 +30,22 @@ def must_get(cluster: LocalCluster, kind: str, namespace: str, name: str) -> dic
     return obj
 
 
+def exists(cluster: LocalCluster, kind: str, name: str, namespace: str | None = None) -> bool:
+    scope = ["-n", namespace] if namespace else []
+    result = cluster.kubectl("get", kind, name, *scope, "-o", "name", "--ignore-not-found")
+    return bool(result.stdout.strip())
+
+
 def apply(cluster: LocalCluster, *docs: dict[str, Any]) -> None:
+    """`kubectl apply` as a person runs it (client-side, kubectl's own field manager)."""
     cluster.kubectl("apply", "-f", "-", input=yaml.safe_dump_all(docs))
+
+
+def server_side_apply(cluster: LocalCluster, *docs: dict[str, Any], manager: str = "e2e") -> None:
+    """`kubectl apply --server-side` under field manager `manager`, as another controller would write."""
+    cluster.kubectl(
+        "apply", "--server-side", f"--field-manager={manager}", "-f", "-", input=yaml.safe_dump_all(docs)
+    )
 
 
 def patch_seldon_status(cluster: LocalCluster, namespace: str, name: str, status: dict[str, Any]) -> None:
@@ -77,13 +92,55 @@ def zmd(name: str, namespace: str, uri: str = "s3://models/iris/v3", **spec: Any
     }
 
 
-def s3_secret(namespace: str, secret_key: str = "e2e-secret-key", name: str = "s3-creds") -> dict[str, Any]:
+OPT_IN = {"zenml.io/model-credentials": "true"}
+
+
+def secret(
+    namespace: str, name: str, data: dict[str, str], labels: dict[str, str] | None = None
+) -> dict[str, Any]:
+    """A credentials Secret with `data` as stringData, opted in unless `labels` says otherwise."""
     return {
         "apiVersion": "v1",
         "kind": "Secret",
-        "metadata": {"name": name, "namespace": namespace, "labels": {"zenml.io/model-credentials": "true"}},
-        "stringData": {"AWS_ACCESS_KEY_ID": "e2e-access-key", "AWS_SECRET_ACCESS_KEY": secret_key},
+        "metadata": {"name": name, "namespace": namespace, "labels": OPT_IN if labels is None else labels},
+        "stringData": data,
     }
+
+
+def s3_secret(namespace: str, secret_key: str = "e2e-secret-key", name: str = "s3-creds") -> dict[str, Any]:
+    return secret(
+        namespace, name, {"AWS_ACCESS_KEY_ID": "e2e-access-key", "AWS_SECRET_ACCESS_KEY": secret_key}
+    )
+
+
+def decoded(obj: dict[str, Any]) -> dict[str, str]:
+    """A Secret's data, base64-decoded."""
+    return {key: base64.b64decode(value).decode() for key, value in (obj.get("data") or {}).items()}
+
+
+TIMEOUT = 30.0
+
+
+def status_of(cluster: LocalCluster, namespace: str, name: str) -> dict[str, Any]:
+    return dict((get(cluster, "zmd", namespace, name) or {}).get("status") or {})
+
+
+def wait_state(
+    cluster: LocalCluster,
+    namespace: str,
+    name: str,
+    state: str,
+    generation: int = 1,
+    timeout: float = TIMEOUT,
+) -> dict[str, Any]:
+    """Waits until the ZenModelDeployment reports `state` for `generation`; returns it."""
+
+    def reached() -> bool:
+        status = status_of(cluster, namespace, name)
+        return status.get("state") == state and status.get("observedGeneration") == generation
+
+    wait_for(reached, timeout, f"{namespace}/{name} never reached state {state} at generation {generation}")
+    return must_get(cluster, "zmd", namespace, name)
 
 
 @contextmanager

@@ -10,7 +10,7 @@ import sys
 import urllib.request
 from pathlib import Path
 
-from waiting import wait_for
+from support.waiting import wait_for
 
 
 def free_port() -> int:
