@@ -357,7 +357,9 @@ class LocalCluster:
         return [json.loads(line) for line in self.audit_log.read_text().splitlines() if line.strip()]
 
     def _write_audit_policy(self) -> Path:
-        # Secrets only: enough to show who listed or watched them, and with which label selector.
+        # Every request on Secrets: enough to show who listed or watched them, with which label selector.
+        # Writes to what the operator writes besides: the write budget counts its writes by user agent, as
+        # Seldon's controller, the scheduler and the controller manager write Events and statuses too.
         path = self.pki / "audit-policy.yaml"
         policy = {
             "apiVersion": "audit.k8s.io/v1",
@@ -365,6 +367,19 @@ class LocalCluster:
             "omitStages": ["RequestReceived"],
             "rules": [
                 {"level": "Metadata", "resources": [{"group": "", "resources": ["secrets"]}]},
+                {
+                    "level": "Metadata",
+                    "verbs": ["create", "update", "patch", "delete"],
+                    "resources": [
+                        {"group": "", "resources": ["events"]},
+                        {"group": "events.k8s.io", "resources": ["events"]},
+                        {"group": "machinelearning.seldon.io", "resources": ["seldondeployments"]},
+                        {
+                            "group": "zenml.io",
+                            "resources": ["zenmodeldeployments", "zenmodeldeployments/status"],
+                        },
+                    ],
+                },
                 {"level": "None"},
             ],
         }

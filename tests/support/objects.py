@@ -72,12 +72,14 @@ def condition(obj: dict[str, Any] | None, type_: str) -> dict[str, Any]:
     return {}
 
 
-def events(cluster: LocalCluster, namespace: str, name: str) -> list[dict[str, Any]]:
-    """The object's Events, oldest first. The API lists them by name (random here), and timestamps have
+def events(
+    cluster: LocalCluster, namespace: str, name: str, kind: str = "ZenModelDeployment"
+) -> list[dict[str, Any]]:
+    """The Events of the `kind` object `name` (Seldon's controller records its own on the SeldonDeployment
+    of the same name), oldest first. The API lists them by name (random here), and timestamps have
     one-second resolution, so they are ordered by resourceVersion: our single etcd's revision."""
-    result = cluster.kubectl(
-        "get", "events", "-n", namespace, "--field-selector", f"involvedObject.name={name}", "-o", "json"
-    )
+    selector = f"involvedObject.kind={kind},involvedObject.name={name}"
+    result = cluster.kubectl("get", "events", "-n", namespace, "--field-selector", selector, "-o", "json")
     return sorted(json.loads(result.stdout)["items"], key=lambda e: int(e["metadata"]["resourceVersion"]))
 
 
@@ -137,11 +139,21 @@ def wait_state(
 ) -> dict[str, Any]:
     """Waits until the ZenModelDeployment reports `state` for `generation`; returns it."""
 
-    def reached() -> bool:
-        status = status_of(cluster, namespace, name)
-        return status.get("state") == state and status.get("observedGeneration") == generation
+    last: dict[str, Any] = {}
 
-    wait_for(reached, timeout, f"{namespace}/{name} never reached state {state} at generation {generation}")
+    def reached() -> bool:
+        last.update(status_of(cluster, namespace, name))
+        return last.get("state") == state and last.get("observedGeneration") == generation
+
+    try:
+        wait_for(
+            reached, timeout, f"{namespace}/{name} never reached state {state} at generation {generation}"
+        )
+    except AssertionError as exc:
+        seldon = (get(cluster, "seldondeployment", namespace, name) or {}).get("status")
+        raise AssertionError(
+            f"{exc}\nlast status: {json.dumps(last)}\nSeldon's status: {json.dumps(seldon)}"
+        ) from None
     return must_get(cluster, "zmd", namespace, name)
 
 
