@@ -93,14 +93,24 @@ def gcs_model(stores: Stores, signing_key: rsa.RSAPrivateKey) -> Model:
 
 
 IMPOSTOR = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-# Each case: how to reference the model, and whether the credentials must be accepted.
-CASES: dict[str, tuple[Callable[[Stores], Model], bool]] = {
-    "s3": (lambda stores: s3_model(stores, stores.s3.secret_access_key), True),
-    "s3-wrong-secret-key": (lambda stores: s3_model(stores, "not-the-" + stores.s3.secret_access_key), False),
-    "azure-sas": (lambda stores: azure_model(stores, AZURE_EMULATOR_KEY), True),
-    "azure-sas-signed-with-another-key": (lambda stores: azure_model(stores, WRONG_KEY), False),
-    "gcs-service-account": (lambda stores: gcs_model(stores, stores.service_account), True),
-    "gcs-service-account-signed-with-another-key": (lambda stores: gcs_model(stores, IMPOSTOR), False),
+# Each case: how to reference the model, and None if the credentials must be accepted, else what the
+# store's refusal says.
+CASES: dict[str, tuple[Callable[[Stores], Model], str | None]] = {
+    "s3": (lambda stores: s3_model(stores, stores.s3.secret_access_key), None),
+    "s3-wrong-secret-key": (
+        lambda stores: s3_model(stores, "not-the-" + stores.s3.secret_access_key),
+        "SignatureDoesNotMatch",
+    ),
+    "azure-sas": (lambda stores: azure_model(stores, AZURE_EMULATOR_KEY), None),
+    "azure-sas-signed-with-another-key": (
+        lambda stores: azure_model(stores, WRONG_KEY),
+        "AuthorizationFailure",
+    ),
+    "gcs-service-account": (lambda stores: gcs_model(stores, stores.service_account), None),
+    "gcs-service-account-signed-with-another-key": (
+        lambda stores: gcs_model(stores, IMPOSTOR),
+        "invalid_grant",
+    ),
 }
 
 
@@ -158,7 +168,7 @@ def run_as_kubelet_would(
 def test_the_storage_initializer_seldon_generates_fetches_the_model_with_our_secret(
     cluster: LocalCluster, namespace: str, stores: Stores, case: str, tmp_path: Path
 ) -> None:
-    model, accepted = CASES[case]
+    model, refusal = CASES[case]
     uri, options, data = model(stores)
     doc = zmd("iris", namespace, uri=uri)
     doc["spec"]["credentials"] = {"secretRef": {"name": "creds"}, **options}
@@ -168,9 +178,10 @@ def test_the_storage_initializer_seldon_generates_fetches_the_model_with_our_sec
     assert container["envFrom"] == [{"secretRef": {"name": "iris-rclone"}}]
     result, target = run_as_kubelet_would(container, secrets_for(cluster, namespace, container), tmp_path)
 
-    if accepted:
+    if refusal is None:
         assert result.returncode == 0, result.stderr
         assert (target / MODEL_FILE).read_bytes() == MODEL
     else:
         assert result.returncode != 0, result.stderr
+        assert refusal in result.stderr
         assert not (target / MODEL_FILE).exists()
