@@ -1,9 +1,11 @@
 #!/usr/bin/env python3
 """A real Kubernetes control plane on loopback: etcd, kube-apiserver and kube-controller-manager.
 
-No kubelet, no nodes, no containers: just the API server with real authentication, RBAC, admission
-and CRDs, plus the controller manager's real garbage collector, namespace and service-account
-controllers. The binaries come from ``hack/tools.sh``; certificates are made with the ``openssl`` CLI.
+No kubelet and no containers: the API server with real authentication, RBAC, admission and CRDs, plus
+the controller manager's real controllers (garbage collector, namespace, service account, Deployment,
+ReplicaSet, endpoints, ...). On request also kube-scheduler, kwok with one fake Node (it plays the
+kubelet: bound pods turn Running and Ready) and Seldon Core's own controller manager. The binaries come
+from ``hack/tools.sh``; certificates are made with the ``openssl`` CLI.
 
 As a library::
 
@@ -14,6 +16,7 @@ As a library::
 As a command::
 
     python -m support.localcluster up  # from tests/ --dir /tmp/cluster --crd crds/zenml.io_zenmodeldeployments.yaml
+    # --seldon adds kube-scheduler, kwok's fake Node and Seldon Core's controller (give it Seldon's CRD too)
 """
 
 from __future__ import annotations
@@ -844,6 +847,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     up.add_argument("--dir", type=Path, required=True, help="working directory (certs, etcd data, logs)")
     up.add_argument("--crd", type=Path, action="append", default=[], help="CRD manifest to install")
     up.add_argument("--tools-dir", type=Path, default=None, help="default: built by hack/tools.sh")
+    up.add_argument(
+        "--seldon",
+        action="store_true",
+        help="also run kube-scheduler, kwok with a fake Node and Seldon Core's controller (needs its CRD)",
+    )
     args = parser.parse_args(argv)
 
     stop_requested = threading.Event()
@@ -856,7 +864,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     cluster = LocalCluster(args.dir, args.tools_dir)
     started = time.monotonic()
-    cluster.start(args.crd)
+    cluster.start(args.crd, scheduler=args.seldon, fake_node=args.seldon, seldon=args.seldon)
     _eprint(f"control plane ready in {time.monotonic() - started:.1f}s at {cluster.server}")
     _eprint(f"logs: {cluster.logs}")
     print(f"export KUBECONFIG={cluster.kubeconfig}", flush=True)
