@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
 """`make demo`: the operator's main job, end to end, on a local control plane.
 
-Starts etcd, kube-apiserver and kube-controller-manager on loopback, installs the ZenModelDeployment CRD
-and Seldon Core's own SeldonDeployment CRD, runs the operator as a real process, applies
-examples/iris-s3.yaml and shows what the operator made of it. No Seldon Core controller runs here, so
-the model honestly waits in `Creating` for Seldon to roll it out.
+Starts etcd, kube-apiserver, kube-controller-manager and kube-scheduler on loopback, kwok with a fake
+Node (it plays the kubelet: pods bound to it turn Running and Ready, nothing is pulled or run), and Seldon
+Core's own controller manager; installs the ZenModelDeployment CRD and Seldon's SeldonDeployment CRD, runs
+the operator as a real process, applies examples/iris-s3.yaml and shows what the operator made of it and
+what Seldon made of that, until the model is Available.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import tempfile
 import threading
 from pathlib import Path
 
-from support.localcluster import LocalCluster
+from support.localcluster import SELDON_NAMESPACE, LocalCluster
 from support.operator_process import OperatorProcess
 from support.waiting import wait_for
 
@@ -41,16 +42,27 @@ def main() -> int:
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="zenmodel-demo-") as workdir:
-        banner("starting a local control plane (etcd, kube-apiserver, kube-controller-manager)")
+        banner(
+            "starting a local control plane: etcd, kube-apiserver, kube-controller-manager, kube-scheduler"
+        )
         with LocalCluster(Path(workdir) / "cluster") as cluster:
             cluster.start(
                 [
                     REPO / "crds" / "zenml.io_zenmodeldeployments.yaml",
                     cluster.tools_dir / "seldon-crd.yaml",
-                ]
+                ],
+                scheduler=True,
+                fake_node=True,
+                seldon=True,
             )
             print(f"export KUBECONFIG={cluster.kubeconfig}")
-            show(cluster, "get", "crd")
+            print(f"kwok plays the kubelet of one fake Node (pid {cluster.pid('kwok')}):")
+            show(cluster, "get", "nodes")
+            print(
+                f"Seldon Core's controller manager is running (pid {cluster.pid('seldon-manager')}), "
+                f"configured by the {SELDON_NAMESPACE}/seldon-config ConfigMap:"
+            )
+            show(cluster, "get", "configmap", "-n", SELDON_NAMESPACE)
 
             banner("running the operator: zenmodel-operator run")
             log = Path(workdir) / "operator.log"
@@ -62,22 +74,13 @@ def main() -> int:
                 show(cluster, "create", "namespace", NAMESPACE)
                 show(cluster, "apply", "-f", str(EXAMPLE))
 
-                def has_state() -> bool:
+                def state() -> str:
                     out = cluster.kubectl("get", "zmd", "iris", "-n", NAMESPACE, "-o", "json").stdout
-                    return bool((json.loads(out).get("status") or {}).get("state"))
+                    return str((json.loads(out).get("status") or {}).get("state") or "")
 
-                wait_for(has_state, 60, "the operator never reported a state")
-                banner("what the operator made of it")
+                wait_for(lambda: state() == "Available", 60, "the model never became Available")
+                banner("the model is Available: Seldon Core's controller rolled it out")
                 show(cluster, "get", "zmd", "-n", NAMESPACE)
-                show(
-                    cluster,
-                    "get",
-                    "seldondeployments,secrets",
-                    "-n",
-                    NAMESPACE,
-                    "-l",
-                    "app.kubernetes.io/managed-by=zenmodel-operator",
-                )
                 show(
                     cluster,
                     "get",
@@ -88,13 +91,60 @@ def main() -> int:
                     "-o",
                     'jsonpath={range .status.conditions[*]}{.type}={.status} ({.reason}): {.message}{"\\n"}{end}',
                 )
-                show(
-                    cluster, "get", "events", "-n", NAMESPACE, "--field-selector", "involvedObject.name=iris"
+                banner(
+                    "what the operator made: the SeldonDeployment (its state is Seldon's) and the rclone Secret"
                 )
-                print(
-                    "\nNo Seldon Core controller runs on this control plane, so the SeldonDeployment is never "
-                    "rolled out:\nthe model waits in state Creating for Seldon Core. In a real cluster it turns "
-                    "Available, with its prediction URL."
+                show(
+                    cluster,
+                    "get",
+                    "seldondeployment",
+                    "-n",
+                    NAMESPACE,
+                    "-o",
+                    "custom-columns=NAME:.metadata.name,STATE:.status.state,ADDRESS:.status.address.url",
+                )
+                show(
+                    cluster,
+                    "get",
+                    "secrets",
+                    "-n",
+                    NAMESPACE,
+                    "-l",
+                    "app.kubernetes.io/managed-by=zenmodel-operator",
+                )
+                banner("what Seldon Core made of it: its Deployment, Services and (fake-Node) pods")
+                show(
+                    cluster,
+                    "get",
+                    "deployments,services,pods",
+                    "-n",
+                    NAMESPACE,
+                    "-l",
+                    "seldon-deployment-id=iris",
+                )
+                banner(
+                    "the storage initializer in Seldon's pod template: rclone, with our Secret as its environment"
+                )
+                show(
+                    cluster,
+                    "get",
+                    "deployments",
+                    "-n",
+                    NAMESPACE,
+                    "-l",
+                    "seldon-deployment-id=iris",
+                    "-o",
+                    "jsonpath={range .items[*].spec.template.spec.initContainers[*]}"
+                    'image:   {.image}{"\\n"}args:    {.args}{"\\n"}envFrom: {.envFrom}{"\\n"}{end}',
+                )
+                show(
+                    cluster,
+                    "get",
+                    "events",
+                    "-n",
+                    NAMESPACE,
+                    "--field-selector",
+                    "involvedObject.kind=ZenModelDeployment",
                 )
                 if args.keep:
                     print(f"\nKeeping it running; operator log: {log}. Ctrl-C to stop.", flush=True)

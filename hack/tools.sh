@@ -119,15 +119,23 @@ PY
 
 kwok() {
   GOBIN="$BIN" go install -trimpath -ldflags "-s -w" "sigs.k8s.io/kwok/cmd/kwok@$KWOK_VERSION"
-  # The stages kwokctl configures: without them kwok exits with "no stages found".
+}
+
+kwok_stages() {
+  # The stages kwokctl configures by default (pkg/kwokctl/runtime/cluster.go embeds pod/fast): without
+  # stages kwok exits with "no stages found". pod/general's pod-ready waits for an Initialized condition
+  # that only its pod-create and init-container stages set. Stamped with the version, so a changed set
+  # replaces an older copy.
   local dir; dir="$(module_dir "sigs.k8s.io/kwok@$KWOK_VERSION")"
+  rm -rf "$BIN/kwok-stages"
   mkdir -p "$BIN/kwok-stages"
   local stage
   for stage in node/fast/node-initialize node/heartbeat-with-lease/node-heartbeat-with-lease \
-    pod/general/pod-ready pod/general/pod-complete pod/general/pod-delete; do
+    pod/fast/pod-ready pod/fast/pod-complete pod/fast/pod-delete; do
     cp "$dir/kustomize/stage/$stage.yaml" "$BIN/kwok-stages/"
   done
   chmod -R u+w "$BIN/kwok-stages"
+  touch "$BIN/kwok-stages/kwokctl-default-$KWOK_VERSION"
 }
 
 glua() {
@@ -159,5 +167,6 @@ timed seldon-crd seldon-crd.yaml seldon_crd
 timed helm helm helm
 timed seldon-manager seldon-manager seldon_manager
 timed kwok kwok kwok
+timed kwok-stages "kwok-stages/kwokctl-default-$KWOK_VERSION" kwok_stages
 timed glua "glua-$GLUA_VERSION" glua
 echo "$BIN"

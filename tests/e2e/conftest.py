@@ -1,34 +1,49 @@
-"""Fixtures for the end-to-end tests: one real control plane (etcd, kube-apiserver, kube-controller-manager)
-for the whole session, with the repository's CRDs and Seldon Core's SeldonDeployment CRD installed."""
+"""Fixtures for the end-to-end tests: one real control plane for the whole session (etcd, kube-apiserver,
+kube-controller-manager, kube-scheduler, kwok's fake Node and Seldon Core's own controller), with the
+repository's CRDs and Seldon Core's SeldonDeployment CRD installed."""
 
 from __future__ import annotations
 
+import statistics
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from support.localcluster import LocalCluster
-from support.objects import fresh_namespace
+from support.objects import SECONDS_TO_AVAILABLE, SECONDS_TO_COLLECT, SELDON_SKIPS, fresh_namespace
 from support.operator_process import OperatorProcess
 
 REPO = Path(__file__).resolve().parents[2]
+# Resident memory (KiB) of the parts this suite added to the control plane, read while it runs.
+RSS_KIB: dict[str, int] = {}
+MEASURED_PARTS = ("seldon-manager", "kwok", "kube-scheduler")
 
 
 @pytest.fixture(scope="session")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
     local = LocalCluster(tmp_path_factory.mktemp("cluster"))
     crds = [*sorted((REPO / "crds").glob("*.yaml")), local.tools_dir / "seldon-crd.yaml"]
-    local.start(crds)
+    local.start(crds, scheduler=True, fake_node=True, seldon=True)
     try:
         yield local
     finally:
+        RSS_KIB.update({part: local.rss_kib(part) for part in MEASURED_PARTS if local.running})
         local.stop()
 
 
 @pytest.fixture
 def namespace(cluster: LocalCluster) -> Iterator[str]:
+    """A namespace Seldon Core's controller serves: SeldonDeployments there really roll out."""
     with fresh_namespace(cluster, "e2e") as name:
+        yield name
+
+
+@pytest.fixture
+def namespace_without_seldon(cluster: LocalCluster) -> Iterator[str]:
+    """A namespace Seldon Core's controller skips: tests there write Seldon's status themselves, for the
+    states Seldon cannot reach on this control plane (it never fails a rollout within a test's time)."""
+    with fresh_namespace(cluster, "e2e", labels=SELDON_SKIPS) as name:
         yield name
 
 
@@ -48,3 +63,21 @@ def operator(cluster: LocalCluster, tmp_path_factory: pytest.TempPathFactory) ->
         yield process
     finally:
         process.stop()
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """The figures the suite measured on the way: apply -> Available, and the added parts' memory."""
+    if SECONDS_TO_AVAILABLE:
+        seconds = SECONDS_TO_AVAILABLE
+        terminalreporter.write_line(
+            f"apply -> Available (Seldon's own controller): p50 {statistics.median(seconds):.2f}s, "
+            f"max {max(seconds):.2f}s over {len(seconds)} deployments"
+        )
+    if SECONDS_TO_COLLECT:
+        seconds = SECONDS_TO_COLLECT
+        terminalreporter.write_line(
+            f"delete -> garbage collected (ours and Seldon's): max {max(seconds):.2f}s over {len(seconds)}"
+        )
+    if RSS_KIB:
+        parts = ", ".join(f"{part} {kib / 1024:.0f} MiB" for part, kib in RSS_KIB.items())
+        terminalreporter.write_line(f"RSS at the end of the session: {parts}")

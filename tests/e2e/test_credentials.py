@@ -1,8 +1,8 @@
 """Credentials end to end: each store's wiring, rotation, and every failure reason, on the real control plane.
 
 A real operator process watches the namespace; the garbage collector that removes the rclone Secret is
-kube-controller-manager's own. The tests play Seldon Core's controller by writing the SeldonDeployment's
-status subresource. Nothing here sleeps: every wait polls with a deadline.
+kube-controller-manager's own, and Seldon Core's own controller rolls the SeldonDeployments out (on kwok's
+fake Node). Nothing here sleeps: every wait polls with a deadline.
 """
 
 from __future__ import annotations
@@ -18,15 +18,16 @@ import pytest
 
 from support.localcluster import LocalCluster
 from support.objects import (
+    AVAILABLE_TIMEOUT,
     TIMEOUT,
     apply,
+    apply_until_available,
     condition,
     decoded,
     delete_and_wait_for_garbage_collection,
     events,
     get,
     must_get,
-    patch_seldon_status,
     s3_secret,
     secret,
     wait_state,
@@ -227,12 +228,47 @@ STORES = {
 }
 
 
+def model_store_claim(cluster: LocalCluster, namespace: str) -> list[dict[str, Any]]:
+    """The claim `pvc://model-store/...` names, bound (by kube-controller-manager) to a volume of its own,
+    so Seldon's pods that mount it can be scheduled."""
+    volume = f"model-store-{namespace}"
+    cluster.kubectl("delete", "pv", volume, "--ignore-not-found", "--wait=false")
+    storage = {"accessModes": ["ReadWriteOnce"], "storageClassName": "manual"}
+    return [
+        {
+            "apiVersion": "v1",
+            "kind": "PersistentVolume",
+            "metadata": {"name": volume},
+            "spec": {
+                **storage,
+                "capacity": {"storage": "1Gi"},
+                "hostPath": {"path": f"/tmp/{volume}"},
+                "claimRef": {"namespace": namespace, "name": "model-store"},
+            },
+        },
+        {
+            "apiVersion": "v1",
+            "kind": "PersistentVolumeClaim",
+            "metadata": {"name": "model-store", "namespace": namespace},
+            "spec": {**storage, "resources": {"requests": {"storage": "1Gi"}}},
+        },
+    ]
+
+
 @pytest.mark.parametrize("store", list(STORES.values()), ids=list(STORES))
 def test_each_store_is_wired_owned_and_collected(cluster: LocalCluster, namespace: str, store: Store) -> None:
     docs = [] if store.secret_data is None else [secret(namespace, "creds", store.secret_data)]
-    apply(cluster, *docs, parent("iris", namespace, store.uri, store.credentials))
-    owner = wait_state(cluster, namespace, "iris", "Creating")
+    if store.uri.startswith("pvc://"):
+        docs += model_store_claim(cluster, namespace)
+    try:
+        owner = apply_until_available(cluster, *docs, parent("iris", namespace, store.uri, store.credentials))
+        assert_wired(cluster, namespace, store, owner)
+    finally:
+        cluster.kubectl("delete", "pv", f"model-store-{namespace}", "--ignore-not-found", "--wait=false")
 
+
+def assert_wired(cluster: LocalCluster, namespace: str, store: Store, owner: dict[str, Any]) -> None:
+    """The children are owned and wired to the store, and the garbage collector takes them."""
     sdp = must_get(cluster, "seldondeployment", namespace, "iris")
     assert_owned(sdp, owner)
     node = graph(sdp)
@@ -270,9 +306,14 @@ def test_each_store_is_wired_owned_and_collected(cluster: LocalCluster, namespac
 def test_rotation_updates_the_secret_and_rolls_the_pods_in_place(
     cluster: LocalCluster, namespace: str
 ) -> None:
-    apply(cluster, s3_secret(namespace, secret_key="old-secret-key"), zmd("iris", namespace))
-    before = wait_state(cluster, namespace, "iris", "Creating")
+    """The pods roll because the credentials hash is in the pod template Seldon generates: its
+    Deployment gets a new template (a new pod-template-hash) and the new ReplicaSet becomes available."""
+    before = apply_until_available(
+        cluster, s3_secret(namespace, secret_key="old-secret-key"), zmd("iris", namespace)
+    )
     sdp_before = must_get(cluster, "seldondeployment", namespace, "iris")
+    deployment_before = seldon_deployment(cluster, namespace)
+    template_hash_before = available_template_hash(cluster, namespace)
     hash_before = credentials_hash(sdp_before)
     assert hash_before
     assert (
@@ -307,6 +348,19 @@ def test_rotation_updates_the_secret_and_rolls_the_pods_in_place(
     )
 
     sdp_after = must_get(cluster, "seldondeployment", namespace, "iris")
+    hash_after = credentials_hash(sdp_after)
+    wait_for(
+        lambda: pod_template_annotation(seldon_deployment(cluster, namespace)) == hash_after,
+        RECOVERY_TIMEOUT,
+        "Seldon never put the new credentials hash into its Deployment's pod template",
+    )
+    wait_for(
+        lambda: available_template_hash(cluster, namespace) not in (None, template_hash_before),
+        AVAILABLE_TIMEOUT,
+        "no new ReplicaSet (pod-template-hash) of Seldon's Deployment became available: the pods did not roll",
+    )
+    assert seldon_deployment(cluster, namespace)["metadata"]["uid"] == deployment_before["metadata"]["uid"]
+    assert pod_template_annotation(deployment_before) == hash_before
     assert sdp_after["metadata"]["uid"] == sdp_before["metadata"]["uid"]  # rolled, not recreated
     assert sdp_after["metadata"]["name"] == "iris"
     assert graph(sdp_after) == graph(sdp_before)  # only the pods' credentials changed
@@ -318,6 +372,35 @@ def test_rotation_updates_the_secret_and_rolls_the_pods_in_place(
     assert condition(after, "CredentialsReady")["status"] == "True"
     messages = " ".join(e["message"] for e in events(cluster, namespace, "iris"))
     assert "old-secret-key" not in messages and "new-secret-key" not in messages
+
+
+def seldon_deployment(cluster: LocalCluster, namespace: str) -> dict[str, Any]:
+    """The one Deployment Seldon's controller generated for SeldonDeployment `iris`."""
+    out = cluster.kubectl(
+        "get", "deployments", "-n", namespace, "-l", "seldon-deployment-id=iris", "-o", "json"
+    )
+    (deployment,) = json.loads(out.stdout)["items"]
+    return dict(deployment)
+
+
+def pod_template_annotation(deployment: dict[str, Any]) -> str | None:
+    annotations = deployment["spec"]["template"]["metadata"].get("annotations") or {}
+    return annotations.get(HASH_ANNOTATION)
+
+
+def available_template_hash(cluster: LocalCluster, namespace: str) -> str | None:
+    """The pod-template-hash of the ReplicaSet whose pods are all available, once it is the only one with
+    pods (the Deployment finished rolling); None while it rolls."""
+    out = cluster.kubectl(
+        "get", "replicasets", "-n", namespace, "-l", "seldon-deployment-id=iris", "-o", "json"
+    )
+    with_pods = [rs for rs in json.loads(out.stdout)["items"] if rs["spec"].get("replicas")]
+    if len(with_pods) != 1:
+        return None
+    (current,) = with_pods
+    if (current.get("status") or {}).get("availableReplicas") != current["spec"]["replicas"]:
+        return None
+    return str(current["metadata"]["labels"]["pod-template-hash"])
 
 
 # --- 3. every failure reason, and event-driven recovery -------------------------------------------
@@ -495,7 +578,7 @@ def test_each_failure_reason_is_reported_and_recovers_on_the_secret_event(
     assert set(decoded(rclone)) == failure.rclone_keys
     assert graph(sdp)["envSecretRefName"] == "iris-rclone"
     assert graph(sdp)["modelUri"] == failure.uri
-    recovered = wait_state(cluster, namespace, "iris", "Creating")
+    recovered = wait_state(cluster, namespace, "iris", "Available", timeout=AVAILABLE_TIMEOUT)
     assert recovered["status"]["credentialsSecretName"] == "iris-rclone"
     # One Warning for the one failure: the operator did not loop on it.
     assert [e["reason"] for e in events(cluster, namespace, "iris") if e["type"] == "Warning"] == [reason]
@@ -532,18 +615,7 @@ BREAKS = {
 def test_broken_credentials_leave_the_last_good_configuration_serving(
     cluster: LocalCluster, namespace: str, reason: str, named: str, action: list[str]
 ) -> None:
-    apply(cluster, s3_secret(namespace), zmd("iris", namespace))
-    wait_state(cluster, namespace, "iris", "Creating")
-    patch_seldon_status(
-        cluster,
-        namespace,
-        "iris",
-        {
-            "state": "Available",
-            "deploymentStatus": {"iris-default-0-iris": {"replicas": 1, "availableReplicas": 1}},
-        },
-    )
-    converged = wait_state(cluster, namespace, "iris", "Available")
+    converged = apply_until_available(cluster, s3_secret(namespace), zmd("iris", namespace))
     assert condition(converged, "Ready")["status"] == "True"
     sdp_before = must_get(cluster, "seldondeployment", namespace, "iris")
     rclone_before = must_get(cluster, "secret", namespace, "iris-rclone")
@@ -562,7 +634,8 @@ def test_broken_credentials_leave_the_last_good_configuration_serving(
     wait_warning(cluster, namespace, "iris", reason)
 
     sdp = must_get(cluster, "seldondeployment", namespace, "iris")
-    assert sdp["metadata"]["resourceVersion"] == sdp_before["metadata"]["resourceVersion"]
+    # Seldon's controller writes the status; the spec (generation) is what the operator would have changed.
+    assert sdp["metadata"]["generation"] == sdp_before["metadata"]["generation"]
     assert sdp["spec"] == sdp_before["spec"]
     rclone = must_get(cluster, "secret", namespace, "iris-rclone")
     assert rclone["metadata"]["resourceVersion"] == rclone_before["metadata"]["resourceVersion"]
@@ -570,12 +643,10 @@ def test_broken_credentials_leave_the_last_good_configuration_serving(
 
     # The fix also rotates the key, so converging again is visible on both children.
     apply(cluster, s3_secret(namespace, secret_key="rotated-secret-key"))
-    fixed = wait_credentials(cluster, namespace, "iris", "True", "CredentialsRendered", RECOVERY_TIMEOUT)
-    wait_for(
-        lambda: condition(get(cluster, "zmd", namespace, "iris"), "Ready").get("status") == "True",
-        RECOVERY_TIMEOUT,
-        "Ready never returned to True once the Secret was fixed",
-    )
+    wait_credentials(cluster, namespace, "iris", "True", "CredentialsRendered", RECOVERY_TIMEOUT)
+    # The rotated key rolls the pods, so Seldon reports Creating until the new ones are available.
+    fixed = wait_state(cluster, namespace, "iris", "Available", timeout=AVAILABLE_TIMEOUT)
+    assert condition(fixed, "Ready")["status"] == "True"
     assert (
         decoded(must_get(cluster, "secret", namespace, "iris-rclone"))["RCLONE_CONFIG_S3_SECRET_ACCESS_KEY"]
         == "rotated-secret-key"
@@ -583,4 +654,3 @@ def test_broken_credentials_leave_the_last_good_configuration_serving(
     sdp_after = must_get(cluster, "seldondeployment", namespace, "iris")
     assert sdp_after["metadata"]["uid"] == sdp_before["metadata"]["uid"]
     assert credentials_hash(sdp_after) != credentials_hash(sdp_before)
-    assert fixed["status"]["state"] == "Available"

@@ -20,13 +20,13 @@ from support.helmchart import CHART, OPERATOR_NAMESPACE, ROOT, HelmError, helm, 
 from support.localcluster import LocalCluster
 from support.objects import (
     apply,
+    apply_until_available,
     condition,
     delete_and_wait_for_garbage_collection,
+    events,
     exists,
     fresh_namespace,
-    get,
     must_get,
-    patch_seldon_status,
     s3_secret,
     zmd,
 )
@@ -95,10 +95,7 @@ def installed_release(
 
 
 def event_reasons(cluster: LocalCluster, namespace: str, name: str) -> list[str]:
-    out = cluster.kubectl(
-        "get", "events", "-n", namespace, "--field-selector", f"involvedObject.name={name}", "-o", "yaml"
-    ).stdout
-    return [event["reason"] for event in yaml.safe_load(out)["items"]]
+    return [event["reason"] for event in events(cluster, namespace, name)]
 
 
 def release_objects(cluster: LocalCluster, release: str) -> list[str]:
@@ -334,40 +331,13 @@ def test_operator_converges_under_the_charts_service_account(
                 namespace,
             ).start()
 
-            apply(cluster, s3_secret(namespace), zmd("iris", namespace, replicas=2))
-            wait_for(
-                lambda: (
-                    ((get(cluster, "zmd", namespace, "iris") or {}).get("status") or {}).get("state")
-                    == "Creating"
-                ),
-                TIMEOUT,
-                "the operator never reported Creating",
-            )
-            parent = must_get(cluster, "zmd", namespace, "iris")
+            # Seldon Core's own controller rolls it out: Available is Seldon's doing.
+            parent = apply_until_available(cluster, s3_secret(namespace), zmd("iris", namespace, replicas=2))
             for kind, name in (("seldondeployment", "iris"), ("secret", "iris-rclone")):
                 (owner,) = must_get(cluster, kind, namespace, name)["metadata"]["ownerReferences"]
                 assert owner["uid"] == parent["metadata"]["uid"] and owner["controller"] is True
                 assert owner["blockOwnerDeletion"] is True
-
-            patch_seldon_status(
-                cluster,
-                namespace,
-                "iris",
-                {
-                    "state": "Available",
-                    "address": {
-                        "url": f"http://iris-default.{namespace}.svc.cluster.local:8000/api/v1.0/predictions"
-                    },
-                    "deploymentStatus": {"iris-default-0-iris": {"replicas": 2, "availableReplicas": 2}},
-                },
-            )
-            wait_for(
-                lambda: condition(get(cluster, "zmd", namespace, "iris"), "Ready").get("status") == "True",
-                TIMEOUT,
-                "Seldon's Available was never mirrored",
-            )
-            parent = must_get(cluster, "zmd", namespace, "iris")
-            assert parent["status"]["state"] == "Available"
+            assert condition(parent, "Ready")["status"] == "True"
             assert (
                 parent["status"]["predictionURL"] == f"{INGRESS}/seldon/{namespace}/iris/api/v1.0/predictions"
             )

@@ -1,9 +1,11 @@
 #!/usr/bin/env python3
 """A real Kubernetes control plane on loopback: etcd, kube-apiserver and kube-controller-manager.
 
-No kubelet, no nodes, no containers: just the API server with real authentication, RBAC, admission
-and CRDs, plus the controller manager's real garbage collector, namespace and service-account
-controllers. The binaries come from ``hack/tools.sh``; certificates are made with the ``openssl`` CLI.
+No kubelet and no containers: the API server with real authentication, RBAC, admission and CRDs, plus
+the controller manager's real controllers (garbage collector, namespace, service account, Deployment,
+ReplicaSet, endpoints, ...). On request also kube-scheduler, kwok with one fake Node (it plays the
+kubelet: bound pods turn Running and Ready) and Seldon Core's own controller manager. The binaries come
+from ``hack/tools.sh``; certificates are made with the ``openssl`` CLI.
 
 As a library::
 
@@ -14,6 +16,7 @@ As a library::
 As a command::
 
     python -m support.localcluster up  # from tests/ --dir /tmp/cluster --crd crds/zenml.io_zenmodeldeployments.yaml
+    # --seldon adds kube-scheduler, kwok's fake Node and Seldon Core's controller (give it Seldon's CRD too)
 """
 
 from __future__ import annotations
@@ -49,6 +52,13 @@ BINARIES = ("etcd", "kube-apiserver", "kube-controller-manager", "kubectl")
 SERVICE_CLUSTER_IP_RANGE = "10.0.0.0/24"
 SERVICE_ACCOUNT_ISSUER = "https://kubernetes.default.svc.cluster.local"
 LOG_TAIL_LINES = 40
+# The workload parts started on request.
+POD_CIDR = "10.244.0.0/16"
+FAKE_NODE = "kwok-node-0"
+FAKE_NODE_ANNOTATION = "kwok.x-k8s.io/node=fake"
+SELDON_NAMESPACE = "seldon-system"
+SELDON_CONFIGMAP = "seldon-config"
+SELDON_EXECUTOR_IMAGE = "seldonio/seldon-core-executor:1.19.0"
 
 
 class ClusterError(RuntimeError):
@@ -158,6 +168,10 @@ subjectAltName = IP:127.0.0.1,DNS:localhost
 """
 
 
+_EC_KEY = ("-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes")
+_CERT_DAYS = "3650"
+
+
 class LocalCluster:
     """etcd + kube-apiserver + kube-controller-manager as child processes, listening on 127.0.0.1 only."""
 
@@ -189,20 +203,35 @@ class LocalCluster:
     def running(self) -> bool:
         return bool(self._processes) and all(p.alive() for p in self._processes)
 
-    def start(self, crds: Sequence[Path] = (), timeout: float = 120.0) -> None:
+    def start(
+        self,
+        crds: Sequence[Path] = (),
+        timeout: float = 120.0,
+        *,
+        scheduler: bool = False,
+        fake_node: bool = False,
+        seldon: bool = False,
+    ) -> None:
         """Starts etcd, then the API server, installs ``crds``, then the controller manager, and returns
         once its controllers run (not just once its /healthz is ok).
 
         The controller manager comes last on purpose: its garbage collector discovers resource types
         when it starts, so CRDs installed before it are collected from the start, not after the ~30 s
         rediscovery.
+
+        On request, then: kube-scheduler (``scheduler``), kwok with one fake Node that makes scheduled
+        pods Running and Ready (``fake_node``), and Seldon Core's controller manager (``seldon``; the
+        SeldonDeployment CRD must be among ``crds``). With all three, a SeldonDeployment becomes
+        Available: Seldon's Deployments get pods, and the Deployments report them available.
         """
         with self._lock:
             if self._processes:
                 raise ClusterError("the cluster is already started")
             atexit.register(self.stop)
+            deadline = time.monotonic() + timeout
             try:
-                self._start(list(crds), time.monotonic() + timeout)
+                self._start(list(crds), deadline)
+                self._start_workload_parts(deadline, scheduler=scheduler, fake_node=fake_node, seldon=seldon)
             except BaseException:
                 self._stop_processes()
                 raise
@@ -331,7 +360,9 @@ class LocalCluster:
         return [json.loads(line) for line in self.audit_log.read_text().splitlines() if line.strip()]
 
     def _write_audit_policy(self) -> Path:
-        # Secrets only: enough to show who listed or watched them, and with which label selector.
+        # Every request on Secrets: enough to show who listed or watched them, with which label selector.
+        # Writes to what the operator writes besides: the write budget counts its writes by user agent, as
+        # Seldon's controller, the scheduler and the controller manager write Events and statuses too.
         path = self.pki / "audit-policy.yaml"
         policy = {
             "apiVersion": "audit.k8s.io/v1",
@@ -339,6 +370,19 @@ class LocalCluster:
             "omitStages": ["RequestReceived"],
             "rules": [
                 {"level": "Metadata", "resources": [{"group": "", "resources": ["secrets"]}]},
+                {
+                    "level": "Metadata",
+                    "verbs": ["create", "update", "patch", "delete"],
+                    "resources": [
+                        {"group": "", "resources": ["events"]},
+                        {"group": "events.k8s.io", "resources": ["events"]},
+                        {"group": "machinelearning.seldon.io", "resources": ["seldondeployments"]},
+                        {
+                            "group": "zenml.io",
+                            "resources": ["zenmodeldeployments", "zenmodeldeployments/status"],
+                        },
+                    ],
+                },
                 {"level": "None"},
             ],
         }
@@ -453,7 +497,7 @@ class LocalCluster:
         self._wait(kcm, deadline, lambda: self._api_request(default_sa)[0] == 200)
         self.timings["controllers"] = time.monotonic() - t0
 
-    def _spawn(self, binary: str, *args: str) -> _Process:
+    def _spawn(self, binary: str, *args: str, env: dict[str, str] | None = None) -> _Process:
         log = self.logs / f"{binary}.log"
         main_thread = threading.current_thread() is threading.main_thread()
         with log.open("ab") as out:
@@ -465,6 +509,7 @@ class LocalCluster:
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 cwd=self.workdir,
+                env=env,
                 start_new_session=True,
                 # PR_SET_PDEATHSIG fires when the *thread* that forked exits, so only ask for it
                 # from the main thread; atexit covers the rest.
@@ -498,6 +543,152 @@ class LocalCluster:
         while self._processes:
             self._processes.pop().stop(grace)
 
+    # ----------------------------------------------------------------- workload parts (on request)
+
+    def _start_workload_parts(
+        self, deadline: float, *, scheduler: bool, fake_node: bool, seldon: bool
+    ) -> None:
+        t0 = time.monotonic()
+        if scheduler:
+            self._start_scheduler(deadline)
+            self.timings["kube-scheduler"] = time.monotonic() - t0
+        if fake_node:
+            self._start_kwok(deadline)
+            self.timings["kwok"] = time.monotonic() - t0
+        if seldon:
+            self._start_seldon_manager(deadline)
+            self.timings["seldon-manager"] = time.monotonic() - t0
+
+    def _start_scheduler(self, deadline: float) -> None:
+        self._issue_certificate("scheduler", "/CN=kube-scheduler", "loopback_server_ext")
+        self._issue_certificate("scheduler-client", "/CN=system:kube-scheduler", "client_ext")
+        kubeconfig = self.workdir / "scheduler.kubeconfig"
+        config = _kubeconfig(
+            self.server,
+            self.pki / "ca.crt",
+            "system:kube-scheduler",
+            self._client_cert_user("scheduler-client"),
+        )
+        _write_private(kubeconfig, yaml.safe_dump(config, sort_keys=False))
+        (port,) = _free_ports(1)
+        scheduler = self._spawn(
+            "kube-scheduler",
+            f"--kubeconfig={kubeconfig}",
+            f"--authentication-kubeconfig={kubeconfig}",
+            f"--authorization-kubeconfig={kubeconfig}",
+            # As for the controller manager: no lookup of the front-proxy CA this API server lacks.
+            f"--client-ca-file={self.pki / 'ca.crt'}",
+            "--authentication-skip-lookup=true",
+            "--bind-address=127.0.0.1",
+            f"--secure-port={port}",
+            f"--tls-cert-file={self.pki / 'scheduler.crt'}",
+            f"--tls-private-key-file={self.pki / 'scheduler.key'}",
+            "--leader-elect=false",
+            "--profiling=false",
+        )
+        server_ctx = ssl.create_default_context(cafile=str(self.pki / "ca.crt"))
+        self._wait(scheduler, deadline, lambda: _https_ok(port, "/healthz", server_ctx))
+
+    def _start_kwok(self, deadline: float) -> None:
+        """kwok plays the kubelet for one fake Node, as kwokctl sets it up: the Node object is ours, kwok
+        keeps it Ready (with a Lease) and makes the pods bound to it Running and Ready with an IP."""
+        key, value = FAKE_NODE_ANNOTATION.split("=", 1)
+        node = {
+            "apiVersion": "v1",
+            "kind": "Node",
+            "metadata": {
+                "name": FAKE_NODE,
+                "annotations": {key: value, "node.alpha.kubernetes.io/ttl": "0"},
+                "labels": {
+                    "kubernetes.io/arch": "amd64",
+                    "kubernetes.io/os": "linux",
+                    "kubernetes.io/hostname": FAKE_NODE,
+                    "kubernetes.io/role": "agent",
+                    "type": "kwok",
+                },
+            },
+        }
+        self.kubectl(
+            "apply", "--server-side", "--field-manager=localcluster", "-f", "-", input=json.dumps(node)
+        )
+        stages = sorted((self.tools_dir / "kwok-stages").glob("*.yaml"))
+        if not stages:
+            raise ClusterError(f"{self.tools_dir / 'kwok-stages'} holds no stage files; run {TOOLS_SCRIPT}")
+        (port,) = _free_ports(1)
+        kwok = self._spawn(
+            "kwok",
+            f"--kubeconfig={self.kubeconfig}",
+            *(f"--config={stage}" for stage in stages),
+            "--manage-all-nodes=false",
+            f"--manage-nodes-with-annotation-selector={FAKE_NODE_ANNOTATION}",
+            # Pod IPs must not overlap the Service range.
+            f"--cidr={POD_CIDR}",
+            f"--server-address=127.0.0.1:{port}",
+        )
+        self._wait(kwok, deadline, self._fake_node_ready)
+
+    def _fake_node_ready(self) -> bool:
+        node = self._api_get(f"/api/v1/nodes/{FAKE_NODE}")
+        conditions = (node.get("status") or {}).get("conditions") or []
+        return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
+
+    def _start_seldon_manager(self, deadline: float) -> None:
+        """Seldon Core's controller manager as its Deployment (config/manager/manager.yaml) runs it, minus
+        what needs a cluster around it: no ingress (Ambassador, Istio), no leader election, no metrics
+        listener, and no webhook configurations (``--create-resources=false``: nothing registers or calls
+        its webhook server, which starts anyway and so gets a self-signed certificate and a free port)."""
+        self.kubectl(
+            "apply", "--server-side", "--field-manager=localcluster", "-f", "-", input=self._seldon_config()
+        )
+        tmpdir = self.workdir / "seldon-manager-tmp"
+        certs = tmpdir / "k8s-webhook-server" / "serving-certs"
+        certs.mkdir(parents=True, exist_ok=True)
+        self._issue_certificate("seldon-webhook", "/CN=seldon-webhook-service", "loopback_server_ext")
+        shutil.copyfile(self.pki / "seldon-webhook.crt", certs / "tls.crt")
+        shutil.copyfile(self.pki / "seldon-webhook.key", certs / "tls.key")
+        (webhook_port,) = _free_ports(1)
+        env = {
+            "PATH": os.environ.get("PATH", os.defpath),
+            "HOME": str(tmpdir),
+            "TMPDIR": str(tmpdir),
+            **_seldon_manager_env(self.tools_dir / "seldon-manager.yaml"),
+        }
+        manager = self._spawn(
+            "seldon-manager",
+            # Cluster-admin: Seldon's own RBAC (config/rbac) is not what these tests are about.
+            f"--kubeconfig={self.kubeconfig}",
+            f"--webhook-port={webhook_port}",
+            "--metrics-addr=0",
+            "--create-resources=false",
+            f"--operator-namespace={SELDON_NAMESPACE}",
+            env=env,
+        )
+        # controller-runtime logs this once the SeldonDeployment controller's caches are synced.
+        self._wait(manager, deadline, lambda: "Starting workers" in manager.log.read_text(errors="replace"))
+
+    def _seldon_config(self) -> str:
+        """The ``seldon-system`` namespace and the ``seldon-config`` ConfigMap from Seldon's own manifest
+        (kustomize names it ``seldon-`` + ``config``); Seldon reads it for every SeldonDeployment."""
+        configmap = yaml.safe_load((self.tools_dir / "seldon-configmap.yaml").read_text())
+        configmap["metadata"]["name"] = SELDON_CONFIGMAP
+        configmap["metadata"]["namespace"] = SELDON_NAMESPACE
+        namespace = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": SELDON_NAMESPACE}}
+        return yaml.safe_dump_all([namespace, configmap])
+
+    def pid(self, name: str) -> int:
+        """The process id of the running part ``name`` (the binary's name, e.g. ``kwok``)."""
+        for proc in self._processes:
+            if proc.name == name and proc.alive():
+                return proc.popen.pid
+        raise ClusterError(f"{name} is not running")
+
+    def rss_kib(self, name: str) -> int:
+        """Resident memory of the running part ``name``, in KiB (VmRSS from /proc)."""
+        for line in Path(f"/proc/{self.pid(name)}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+        raise ClusterError(f"/proc/{self.pid(name)}/status has no VmRSS")
+
     # ----------------------------------------------------------------- certificates and kubeconfigs
 
     def _openssl(self, *args: str) -> None:
@@ -507,11 +698,9 @@ class LocalCluster:
 
     def _make_pki(self) -> None:
         (self.pki / "openssl.cnf").write_text(_OPENSSL_CONFIG)
-        ec = ("-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes")
-        days = "3650"
         self._openssl(
-            "req", "-x509", "-new", "-config", "openssl.cnf", "-extensions", "ca_ext", *ec,
-            "-keyout", "ca.key", "-out", "ca.crt", "-days", days, "-subj", "/CN=zenmodel-local-ca",
+            "req", "-x509", "-new", "-config", "openssl.cnf", "-extensions", "ca_ext", *_EC_KEY,
+            "-keyout", "ca.key", "-out", "ca.crt", "-days", _CERT_DAYS, "-subj", "/CN=zenmodel-local-ca",
         )  # fmt: skip
         leaves = {
             "apiserver": ("/CN=kube-apiserver", "apiserver_ext"),
@@ -520,20 +709,25 @@ class LocalCluster:
             "controller-manager-client": ("/CN=system:kube-controller-manager", "client_ext"),
         }
         for name, (subject, extensions) in leaves.items():
-            self._openssl(
-                "req", "-new", "-config", "openssl.cnf", *ec,
-                "-keyout", f"{name}.key", "-out", f"{name}.csr", "-subj", subject,
-            )  # fmt: skip
-            self._openssl(
-                "x509", "-req", "-in", f"{name}.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
-                "-set_serial", f"0x{secrets.token_hex(16)}", "-days", days,
-                "-extfile", "openssl.cnf", "-extensions", extensions, "-out", f"{name}.crt",
-            )  # fmt: skip
+            self._issue_certificate(name, subject, extensions)
         # Service-account tokens are signed with RSA (RS256).
         self._openssl("genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out", "sa.key")
         self._openssl("pkey", "-in", "sa.key", "-pubout", "-out", "sa.pub")
         for key in self.pki.glob("*.key"):
             key.chmod(0o600)
+
+    def _issue_certificate(self, name: str, subject: str, extensions: str) -> None:
+        """``pki/<name>.key`` and ``pki/<name>.crt``, signed by the cluster CA, with an ``openssl.cnf`` section."""
+        self._openssl(
+            "req", "-new", "-config", "openssl.cnf", *_EC_KEY,
+            "-keyout", f"{name}.key", "-out", f"{name}.csr", "-subj", subject,
+        )  # fmt: skip
+        self._openssl(
+            "x509", "-req", "-in", f"{name}.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
+            "-set_serial", f"0x{secrets.token_hex(16)}", "-days", _CERT_DAYS,
+            "-extfile", "openssl.cnf", "-extensions", extensions, "-out", f"{name}.crt",
+        )  # fmt: skip
+        (self.pki / f"{name}.key").chmod(0o600)
 
     def _client_tls_context(self, name: str) -> ssl.SSLContext:
         ctx = ssl.create_default_context(cafile=str(self.pki / "ca.crt"))
@@ -560,6 +754,30 @@ class LocalCluster:
 
 
 # --------------------------------------------------------------------- helpers
+
+
+def _seldon_manager_env(manifest: Path) -> dict[str, str]:
+    """The manager container's environment from Seldon's Deployment manifest, as a kubelet would set it
+    in ``seldon-system``, with ingress integrations off (no Ambassador or Istio runs here)."""
+    deployment = next(
+        doc for doc in yaml.safe_load_all(manifest.read_text()) if doc and doc.get("kind") == "Deployment"
+    )
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    env: dict[str, str] = {}
+    for var in container.get("env") or []:
+        field = ((var.get("valueFrom") or {}).get("fieldRef") or {}).get("fieldPath")
+        if field == "metadata.namespace":
+            env[var["name"]] = SELDON_NAMESPACE
+        elif field is None:
+            env[var["name"]] = str(var.get("value", ""))
+        else:
+            raise ClusterError(f"{manifest}: cannot resolve {var['name']} from {field}")
+    return {
+        **env,
+        "AMBASSADOR_ENABLED": "false",
+        "ISTIO_ENABLED": "false",
+        "EXECUTOR_CONTAINER_IMAGE_AND_VERSION": SELDON_EXECUTOR_IMAGE,
+    }
 
 
 def _b64(path: Path) -> str:
@@ -629,6 +847,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     up.add_argument("--dir", type=Path, required=True, help="working directory (certs, etcd data, logs)")
     up.add_argument("--crd", type=Path, action="append", default=[], help="CRD manifest to install")
     up.add_argument("--tools-dir", type=Path, default=None, help="default: built by hack/tools.sh")
+    up.add_argument(
+        "--seldon",
+        action="store_true",
+        help="also run kube-scheduler, kwok with a fake Node and Seldon Core's controller (needs its CRD)",
+    )
     args = parser.parse_args(argv)
 
     stop_requested = threading.Event()
@@ -641,7 +864,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     cluster = LocalCluster(args.dir, args.tools_dir)
     started = time.monotonic()
-    cluster.start(args.crd)
+    cluster.start(args.crd, scheduler=args.seldon, fake_node=args.seldon, seldon=args.seldon)
     _eprint(f"control plane ready in {time.monotonic() - started:.1f}s at {cluster.server}")
     _eprint(f"logs: {cluster.logs}")
     print(f"export KUBECONFIG={cluster.kubeconfig}", flush=True)
