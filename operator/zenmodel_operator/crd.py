@@ -40,6 +40,7 @@ _KEPT = frozenset(
         "minimum",
         "maximum",
         "maxItems",
+        "maxProperties",
         "minItems",
         "x-kubernetes-list-type",
         "x-kubernetes-list-map-keys",
