@@ -64,7 +64,13 @@ free_text = st.text(min_size=1, max_size=200)
     namespace=names,
     model_name=names,
     uri=st.sampled_from(
-        ["s3://models/m", "gs://models/m", "az://models/m", "https://acct1.blob.core.windows.net/models/m", "pvc://c/m"]
+        [
+            "s3://models/m",
+            "gs://models/m",
+            "az://models/m",
+            "https://acct1.blob.core.windows.net/models/m",
+            "pvc://c/m",
+        ]
     ),
     pipeline=free_text,
     run=free_text,
