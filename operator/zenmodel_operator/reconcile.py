@@ -66,6 +66,8 @@ def format_validation_error(error: ValidationError) -> str:
     """Names each failing field; pydantic's input values are left out (they could be anything)."""
     return "; ".join(
         f"{field_path(item['loc'])}: {item['msg']}"
+        if item["loc"]
+        else item["msg"]  # cross-field: self-naming
         for item in error.errors(include_input=False, include_url=False)
     )
 

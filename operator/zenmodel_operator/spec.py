@@ -407,7 +407,9 @@ class ZenModelDeploymentSpec(_Model):
     def _cross_field_rules(self) -> ZenModelDeploymentSpec:
         for rule in CEL_RULES:
             if not rule.holds(self):
-                raise ValueError(f"{rule.field}: {rule.message}")
+                raise PydanticCustomError(
+                    "invalid_value", "{problem}", {"problem": f"{rule.field}: {rule.message}"}
+                )
         return self
 
 
