@@ -17,7 +17,7 @@ from typing import Any, Protocol
 from pydantic import ValidationError
 
 from . import credentials as creds
-from .conditions import CREDENTIALS_READY, READY, SELDON_READY, find
+from .conditions import CREDENTIALS_READY, READY, SELDON_READY, Reason, find
 from .render import (
     ParentRef,
     is_controlled_by,
@@ -28,7 +28,7 @@ from .render import (
 )
 from .settings import OperatorSettings
 from .spec import ZenModelDeploymentSpec, ZenModelDeploymentStatus
-from .status import CredentialsOutcome, Observation, Reason, derive_status, not_owned_message
+from .status import CredentialsOutcome, Observation, derive_status, not_owned_message
 from .storage import InvalidModelURI, ModelLocation, parse_model_uri
 from .validation import field_path
 
