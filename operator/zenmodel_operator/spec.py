@@ -22,7 +22,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from .storage import MODEL_URI_CHECKS
+from .storage import AZURE_ACCOUNT_PATTERN, MODEL_URI_CHECKS
 from .validation import (
     Check,
     Checked,
@@ -279,7 +279,7 @@ class AzureOptions(_Model):
             str,
             Checked(
                 matches(
-                    "^[a-z0-9]{3,24}$",
+                    f"^{AZURE_ACCOUNT_PATTERN}$",
                     "must be a storage account name: 3 to 24 lower-case letters and digits",
                 )
             ),

@@ -42,8 +42,10 @@ RCLONE_BACKEND: dict[Store, str] = {
     Store.AZURE: "azureblob",
 }
 
-_AZURE_HTTPS = re.compile(r"^https://(?P<account>[a-z0-9]{3,24})\.blob\.core\.windows\.net/(?P<rest>.+)$")
-_AZURE_HTTPS_PREFIX = "^https://[a-z0-9]{3,24}[.]blob[.]core[.]windows[.]net/"
+AZURE_ACCOUNT_PATTERN = "[a-z0-9]{3,24}"
+_AZURE_BLOB_HOST = "[.]blob[.]core[.]windows[.]net"
+_AZURE_HTTPS = re.compile(f"^https://(?P<account>{AZURE_ACCOUNT_PATTERN}){_AZURE_BLOB_HOST}/(?P<rest>.+)$")
+_AZURE_HTTPS_PREFIX = f"^https://{AZURE_ACCOUNT_PATTERN}{_AZURE_BLOB_HOST}/"
 URI_FORMS = (
     "s3://<bucket>/<path>, gs://<bucket>/<path>, az://<container>/<path>, "
     "https://<account>.blob.core.windows.net/<container>/<path> or pvc://<claim>/<path>"

@@ -150,10 +150,6 @@ def size_between(low: int, high: int, *message: str | Expr) -> Check:
     )
 
 
-def starts_with(prefix: str) -> Expr:
-    return Expr(f"self.startsWith({cel_string(prefix)})", lambda v: v.startswith(prefix))
-
-
 # --- the characters a value may hold ----------------------------------------------------------------
 
 PRINTABLE_ASCII = "[!-~]"
