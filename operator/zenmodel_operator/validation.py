@@ -83,10 +83,11 @@ def found(pattern: str) -> Expr:
     return Expr(f"self.find({cel_string(pattern)})", lambda v: m[0] if (m := compiled.search(v)) else "")
 
 
+_QUOTE = cel_string("'")
+
+
 def quoted(value: Expr) -> Expr:
-    return Expr(
-        f"{cel_string(chr(39))} + {value.cel} + {cel_string(chr(39))}", lambda v: f"'{value.python(v)}'"
-    )
+    return Expr(f"{_QUOTE} + {value.cel} + {_QUOTE}", lambda v: f"'{value.python(v)}'")
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
@@ -113,6 +113,15 @@ uris = st.one_of(
 
 @SETTINGS
 @given(uri=uris)
+# Every branch of the character description, whatever the draw: control, space, invisible, and
+# non-ASCII of two, three and four UTF-8 bytes.
+@example(uri="s3://models/\x00")
+@example(uri="s3://models/a b")
+@example(uri="s3://models/\u200b")
+@example(uri="s3://models/\u00e9")
+@example(uri="s3://models/\u4e2d")
+@example(uri="s3://models/\U0001f600")
+@example(uri="s3://models/\U000e0001")
 def test_model_uri(api: ApiClient, uri: str) -> None:
     assert_agreement(api, base_spec(uri))
 
