@@ -96,18 +96,23 @@ class Check:
 
     holds: Expr
     message: tuple[Expr, ...]
+    scope: str | None = None
+    """CEL of the condition under which the rule applies (see `when`); None: everywhere."""
 
     def on(self, subject: Expr) -> Check:
-        return Check(self.holds.on(subject), tuple(part.on(subject) for part in self.message))
+        return Check(self.holds.on(subject), tuple(part.on(subject) for part in self.message), self.scope)
 
     def when(self, condition: Expr) -> Check:
-        """The rule applies only where `condition` holds."""
+        """The rule applies only where `condition` holds. Checks of one field with different scopes must
+        exclude each other (e.g. one URI scheme each): then a check is guarded only by the earlier checks
+        of its own scope and the unscoped ones, as the others hold wherever it applies."""
         return Check(
             Expr(
                 f"!({condition.cel}) || ({self.holds.cel})",
                 lambda v: not condition.python(v) or self.holds.python(v),
             ),
             self.message,
+            condition.cel,
         )
 
     def message_for(self, value: str) -> str:
@@ -274,10 +279,11 @@ def kubelet_literal(value: str) -> str:
 
 
 def validations(checks: Sequence[Check]) -> list[dict[str, str]]:
-    """`x-kubernetes-validations` for `checks`, each guarded by the ones before it."""
+    """`x-kubernetes-validations` for `checks`, each guarded by the ones before it (of its scope)."""
     out = []
     for k, check in enumerate(checks):
-        earlier = " && ".join(f"({c.holds.cel})" for c in checks[:k])
+        guards = [c for c in checks[:k] if c.scope is None or c.scope == check.scope]
+        earlier = " && ".join(f"({c.holds.cel})" for c in guards)
         rule = f"!({earlier}) || ({check.holds.cel})" if earlier else check.holds.cel
         entry = {"rule": rule}
         if check.is_static:
