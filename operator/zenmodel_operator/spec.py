@@ -20,7 +20,6 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from pydantic_core import PydanticCustomError
 
 from .storage import AZURE_ACCOUNT_PATTERN, MODEL_URI_CHECKS
 from .validation import (
@@ -30,6 +29,7 @@ from .validation import (
     dns_label,
     dns_subdomain,
     image_reference,
+    invalid,
     matches,
     plain_url,
     validations,
@@ -163,9 +163,10 @@ class Parameter(_Model):
     @field_validator("value")
     @classmethod
     def _value_fits_type(cls, value: str, info: ValidationInfo) -> str:
-        check = PARAMETER_VALUE_CHECKS.get(info.data.get("type"))  # type: ignore[arg-type]
+        type_ = info.data.get("type")  # absent if the type itself was refused
+        check = PARAMETER_VALUE_CHECKS.get(type_) if isinstance(type_, ParameterType) else None
         if check is not None and not check.holds.python(value):
-            raise PydanticCustomError("invalid_value", "{problem}", {"problem": check.message_for(value)})
+            raise invalid(check.message_for(value))
         return value
 
 
@@ -407,9 +408,7 @@ class ZenModelDeploymentSpec(_Model):
     def _cross_field_rules(self) -> ZenModelDeploymentSpec:
         for rule in CEL_RULES:
             if not rule.holds(self):
-                raise PydanticCustomError(
-                    "invalid_value", "{problem}", {"problem": f"{rule.field}: {rule.message}"}
-                )
+                raise invalid(f"{rule.field}: {rule.message}")
         return self
 
 

@@ -294,6 +294,11 @@ def validations(checks: Sequence[Check]) -> list[dict[str, str]]:
     return out
 
 
+def invalid(problem: str) -> PydanticCustomError:
+    """The error for a broken rule: pydantic reports `problem` as it is (type `invalid_value`)."""
+    return PydanticCustomError("invalid_value", "{problem}", {"problem": problem})
+
+
 def first_failure(checks: Sequence[Check], value: str) -> str | None:
     for check in checks:
         if not check.holds.python(value):
@@ -320,7 +325,7 @@ class Checked:
     def validate(self, value: str) -> str:
         problem = first_failure(self.checks, value)
         if problem is not None:
-            raise PydanticCustomError("invalid_value", "{problem}", {"problem": problem})
+            raise invalid(problem)
         return value
 
 
