@@ -9,6 +9,12 @@ The regular expressions are written in the subset on which RE2 (CEL's `matches`/
 `re` agree: explicit ASCII classes (never `\\s`, `\\w`, `\\d`, which differ), `^`/`$` anchors (`$`
 becomes `\\Z` for Python, whose `$` also matches before a final newline), groups and bounded repeats.
 Both count lengths and positions in Unicode code points.
+
+A new string field takes its rules the same way, e.g. `Annotated[str, Checked(*plain_url(example))]`
+with `Field(max_length=...)`: the apiserver refuses a CEL rule whose cost it cannot bound, so every
+checked string needs a maxLength (a unit test insists). A field whose value Seldon or Kubernetes puts
+into a container's args, command or env must also exclude `$(` (`no_variable_reference`) or be
+rendered through `kubelet_literal` (see the README's security notes).
 """
 
 from __future__ import annotations
