@@ -8,12 +8,37 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
 
 CREDENTIALS_READY = "CredentialsReady"
 SELDON_READY = "SeldonDeploymentReady"
 READY = "Ready"
 CONDITION_TYPES = (CREDENTIALS_READY, SELDON_READY, READY)
+
+
+class Reason(StrEnum):
+    """Every condition reason the operator writes (CamelCase, per the API conventions): one vocabulary."""
+
+    # CredentialsReady
+    CREDENTIALS_RENDERED = "CredentialsRendered"
+    NOT_REQUIRED = "NotRequired"
+    SECRET_NOT_FOUND = "SecretNotFound"  # noqa: S105 (a condition reason)
+    SECRET_NOT_OPTED_IN = "SecretNotOptedIn"  # noqa: S105
+    MISSING_KEYS = "MissingKeys"
+    INVALID_CREDENTIALS = "InvalidCredentials"
+    PROVIDER_MISMATCH = "ProviderMismatch"
+    SECRET_CONFLICT = "SecretConflict"  # noqa: S105
+    # SeldonDeploymentReady (Available, Creating and Failed mirror Seldon's own states)
+    AVAILABLE = "Available"
+    CREATING = "Creating"
+    FAILED = "Failed"
+    UNKNOWN = "Unknown"
+    CONFLICT = "SeldonDeploymentConflict"
+    APPLY_FAILED = "ApplyFailed"
+    WAITING_FOR_CREDENTIALS = "WaitingForCredentials"
+    # Ready, when the spec itself is refused
+    INVALID_SPEC = "InvalidSpec"
 
 
 @dataclass(frozen=True)

@@ -40,6 +40,7 @@ _KEPT = frozenset(
         "minimum",
         "maximum",
         "maxItems",
+        "maxProperties",
         "minItems",
         "x-kubernetes-list-type",
         "x-kubernetes-list-map-keys",
@@ -100,12 +101,13 @@ def openapi_schema() -> dict[str, Any]:
         "properties": {
             "apiVersion": {"type": "string", "description": "APIVersion of this object: zenml.io/v1alpha1."},
             "kind": {"type": "string", "description": "Kind of this object: ZenModelDeployment."},
-            "metadata": {"type": "object"},
+            # Declared so that the name rule below can point at it (fieldPath).
+            "metadata": {"type": "object", "properties": {"name": {"type": "string"}}},
             "spec": spec,
             "status": model_schema(ZenModelDeploymentStatus),
         },
         "x-kubernetes-validations": [
-            {"rule": NAME_RULE.cel, "message": f"{NAME_RULE.field}: {NAME_RULE.message}"}
+            {"rule": NAME_RULE.cel, "message": NAME_RULE.message, "fieldPath": ".metadata.name"}
         ],
     }
 

@@ -17,7 +17,7 @@ from typing import Any, Protocol
 from pydantic import ValidationError
 
 from . import credentials as creds
-from .conditions import CREDENTIALS_READY, READY, SELDON_READY, find
+from .conditions import CREDENTIALS_READY, READY, SELDON_READY, Reason, find
 from .render import (
     ParentRef,
     is_controlled_by,
@@ -28,8 +28,9 @@ from .render import (
 )
 from .settings import OperatorSettings
 from .spec import ZenModelDeploymentSpec, ZenModelDeploymentStatus
-from .status import CredentialsOutcome, Observation, Reason, derive_status, not_owned_message
+from .status import CredentialsOutcome, Observation, derive_status, not_owned_message
 from .storage import InvalidModelURI, ModelLocation, parse_model_uri
+from .validation import field_path
 
 log = logging.getLogger(__name__)
 
@@ -63,11 +64,12 @@ class Plan:
 
 def format_validation_error(error: ValidationError) -> str:
     """Names each failing field; pydantic's input values are left out (they could be anything)."""
-    parts = []
-    for item in error.errors(include_input=False, include_url=False):
-        location = ".".join(str(p) for p in item["loc"]) or "spec"
-        parts.append(f"spec.{location}: {item['msg']}")
-    return "; ".join(parts)
+    return "; ".join(
+        f"{field_path(item['loc'])}: {item['msg']}"
+        if item["loc"]
+        else item["msg"]  # cross-field: self-naming
+        for item in error.errors(include_input=False, include_url=False)
+    )
 
 
 def source_secret_name(parent: Mapping[str, Any]) -> str | None:

@@ -12,6 +12,7 @@ from typing import Any
 from . import labels
 from .spec import API_VERSION, KIND, Implementation, ZenModelDeploymentSpec
 from .storage import ModelLocation
+from .validation import kubelet_literal
 
 SELDON_GROUP = "machinelearning.seldon.io"
 SELDON_VERSION = "v1"
@@ -97,7 +98,9 @@ def render_seldon_deployment(
     credentials_hash: str | None,
 ) -> dict[str, Any]:
     model = spec.model
-    parameters = [p.model_dump(mode="json") for p in model.parameters]
+    # Seldon hands parameters to the model server only inside an env value, which the kubelet expands:
+    # doubled, every `$` reaches the server as written (names are identifiers and hold none).
+    parameters = [{**p.model_dump(mode="json"), "value": kubelet_literal(p.value)} for p in model.parameters]
     if spec.custom is not None and spec.custom.predictFunction:
         parameters.append({"name": "predict_func", "type": "STRING", "value": spec.custom.predictFunction})
 

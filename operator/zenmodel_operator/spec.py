@@ -11,7 +11,29 @@ import re
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    JsonValue,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+from .storage import AZURE_ACCOUNT_PATTERN, MODEL_URI_CHECKS
+from .validation import (
+    Check,
+    Checked,
+    Expr,
+    dns_label,
+    dns_subdomain,
+    image_reference,
+    invalid,
+    matches,
+    plain_url,
+    validations,
+)
 
 GROUP = "zenml.io"
 VERSION = "v1alpha1"
@@ -25,16 +47,9 @@ API_VERSION = f"{GROUP}/{VERSION}"
 # which must be a DNS-1035 label (<= 63 chars): 63 - len("-default") leaves 55.
 MAX_NAME_LENGTH = 55
 NAME_PATTERN = r"^[a-z]([-a-z0-9]*[a-z0-9])?$"
-DNS_LABEL_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
-DNS_SUBDOMAIN_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
-MODEL_URI_PATTERN = (
-    r"^(s3://[^/\s]+(/\S*)?"
-    r"|gs://[^/\s]+(/\S*)?"
-    r"|az://[^/\s]+(/\S*)?"
-    r"|https://[a-z0-9]{3,24}\.blob\.core\.windows\.net/[^/\s]+(/\S*)?"
-    r"|pvc://[a-z0-9]([-a-z0-9]*[a-z0-9])?(/\S*)?)$"
-)
-QUANTITY_PATTERN = r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+|[KMGTPE]i?|[munkMGTPE])?$"
+QUANTITY_PATTERN = "^[+-]?([0-9]+([.][0-9]*)?|[.][0-9]+)([eE][+-]?[0-9]+|[KMGTPE]i?|[munkMGTPE])?$"
+QUANTITY = Checked(matches(QUANTITY_PATTERN, "must be a quantity such as 500m, 2 or 1Gi"))
+MAX_RESOURCES = 32
 
 
 class _Model(BaseModel):
@@ -87,26 +102,84 @@ class S3Provider(StrEnum):
     OTHER = "Other"
 
 
-class Parameter(_Model):
-    """A server parameter, passed to the Seldon model server as-is."""
+_NUMBER = "[+-]?([0-9]+([.][0-9]*)?|[.][0-9]+)([eE][+-]?[0-9]+)?"
+_NOT_A_NUMBER = "[+-]?([iI][nN][fF]([iI][nN][iI][tT][yY])?|[nN][aA][nN])"
 
-    name: str = Field(min_length=1, max_length=253, description="Parameter name, e.g. `method`.")
+
+def _float_check(type_: str) -> Check:
+    return matches(
+        f"^({_NUMBER}|{_NOT_A_NUMBER})$",
+        f"is not a {type_} as Seldon reads it (Python's float()): write a number such as 0.5, -3 or 1e-3",
+    )
+
+
+# What Seldon's Python wrapper accepts (seldon_core.microservice.parse_parameters: int(), float(),
+# strtobool()), without the surrounding blanks and digit underscores it also tolerates.
+PARAMETER_VALUE_CHECKS: dict[ParameterType, Check] = {
+    ParameterType.INT: matches(
+        "^[+-]?[0-9]+$", "is not an INT as Seldon reads it (Python's int()): write a whole number such as 42"
+    ),
+    ParameterType.FLOAT: _float_check("FLOAT"),
+    ParameterType.DOUBLE: _float_check("DOUBLE"),
+    ParameterType.BOOL: matches(
+        "^(?i:true|false|yes|no|on|off|y|n|t|f|1|0)$",
+        "is not a BOOL as Seldon reads it (strtobool): write true or false",
+    ),
+}
+
+
+def _parameter_value_rules() -> list[JsonValue]:
+    value = Expr("self.value", lambda v: v)
+    rules: list[JsonValue] = []
+    for type_, check in PARAMETER_VALUE_CHECKS.items():
+        (entry,) = validations([check.on(value)])
+        rules.append(
+            {**entry, "rule": f"self.type != '{type_.value}' || ({entry['rule']})", "fieldPath": ".value"}
+        )
+    return rules
+
+
+class Parameter(_Model):
+    """A server parameter, passed to the Seldon model server in PREDICTIVE_UNIT_PARAMETERS."""
+
+    model_config = ConfigDict(json_schema_extra={"x-kubernetes-validations": _parameter_value_rules()})
+
+    name: Annotated[
+        str,
+        Checked(
+            matches(
+                "^[A-Za-z_][A-Za-z0-9_]*$",
+                "must be a Python identifier (Seldon passes parameters as keyword arguments): letters, "
+                "digits and '_', not beginning with a digit, e.g. method",
+            )
+        ),
+    ] = Field(min_length=1, max_length=253, description="Parameter name, e.g. `method`.")
     type: ParameterType = Field(description="Parameter type as Seldon Core declares it.")
-    value: str = Field(max_length=4096, description="Parameter value, as a string.")
+    value: str = Field(
+        max_length=4096,
+        description="Parameter value, as a string that Seldon's model server parses as `type`.",
+    )
+
+    @field_validator("value")
+    @classmethod
+    def _value_fits_type(cls, value: str, info: ValidationInfo) -> str:
+        type_ = info.data.get("type")  # absent if the type itself was refused
+        check = PARAMETER_VALUE_CHECKS.get(type_) if isinstance(type_, ParameterType) else None
+        if check is not None and not check.holds.python(value):
+            raise invalid(check.message_for(value))
+        return value
 
 
 class ModelSpec(_Model):
     """The model to serve."""
 
-    name: str = Field(
+    name: Annotated[str, Checked(*dns_label("iris"))] = Field(
         min_length=1,
         max_length=63,
-        pattern=DNS_LABEL_PATTERN,
         description="Model name: the Seldon graph node and model container name (a DNS-1123 label).",
     )
-    uri: str = Field(
+    uri: Annotated[str, Checked(*MODEL_URI_CHECKS)] = Field(
         max_length=2048,
-        pattern=MODEL_URI_PATTERN,
         description=(
             "Where the model artifact lives: s3://bucket/path, gs://bucket/path, az://container/path, "
             "https://<account>.blob.core.windows.net/<container>/<path> or pvc://<claim>/<path>."
@@ -129,12 +202,14 @@ class ModelSpec(_Model):
 class ResourceRequirements(_Model):
     """Compute resources of the model container (not of Seldon's engine/executor)."""
 
-    requests: dict[str, Annotated[str, Field(pattern=QUANTITY_PATTERN)]] = Field(
+    requests: dict[str, Annotated[str, QUANTITY, Field(max_length=64)]] = Field(
         default_factory=dict,
+        max_length=MAX_RESOURCES,
         description="Minimum resources, e.g. {cpu: 500m, memory: 1Gi}.",
     )
-    limits: dict[str, Annotated[str, Field(pattern=QUANTITY_PATTERN)]] = Field(
+    limits: dict[str, Annotated[str, QUANTITY, Field(max_length=64)]] = Field(
         default_factory=dict,
+        max_length=MAX_RESOURCES,
         description="Maximum resources, e.g. {memory: 2Gi}.",
     )
 
@@ -142,10 +217,9 @@ class ResourceRequirements(_Model):
 class LocalObjectReference(_Model):
     """A reference to an object in the same namespace."""
 
-    name: str = Field(
+    name: Annotated[str, Checked(*dns_subdomain("s3-creds"))] = Field(
         min_length=1,
         max_length=253,
-        pattern=DNS_SUBDOMAIN_PATTERN,
         description="Name of the object in the ZenModelDeployment's namespace.",
     )
 
@@ -153,16 +227,20 @@ class LocalObjectReference(_Model):
 class S3Options(_Model):
     """Non-secret options of an S3 or S3-compatible store."""
 
-    endpoint: str | None = Field(
+    endpoint: Annotated[str, Checked(*plain_url("http://minio.minio:9000"))] | None = Field(
         default=None,
         max_length=2048,
-        pattern=r"^https?://\S+$",
         description="Endpoint URL of an S3-compatible store, e.g. http://minio.minio:9000; empty for AWS.",
     )
-    region: str | None = Field(
+    region: (
+        Annotated[
+            str,
+            Checked(matches("^[a-z0-9-]+$", "must be lower-case letters, digits and '-', e.g. eu-west-1")),
+        ]
+        | None
+    ) = Field(
         default=None,
         max_length=64,
-        pattern=r"^[a-z0-9-]+$",
         description="Region, e.g. eu-west-1.",
     )
     provider: S3Provider = Field(default=S3Provider.AWS, description="The S3 implementation rclone talks to.")
@@ -171,16 +249,22 @@ class S3Options(_Model):
 class GCSOptions(_Model):
     """Non-secret options of a Google Cloud Storage bucket."""
 
-    projectNumber: str | None = Field(
+    projectNumber: (
+        Annotated[
+            str,
+            Checked(matches("^[0-9a-z-]+$", "must be lower-case letters, digits and '-', e.g. 123456789012")),
+        ]
+        | None
+    ) = Field(
         default=None,
         max_length=64,
-        pattern=r"^[0-9a-z-]+$",
         description="Project number, needed only to list or create buckets.",
     )
-    endpoint: str | None = Field(
+    endpoint: (
+        Annotated[str, Checked(*plain_url("https://storage-psc.p.googleapis.com/storage/v1/"))] | None
+    ) = Field(
         default=None,
         max_length=2048,
-        pattern=r"^https?://\S+$",
         description=(
             "JSON API endpoint, e.g. a Private Service Connect endpoint "
             "(https://storage-<name>.p.googleapis.com/storage/v1/); empty for Google's."
@@ -191,21 +275,40 @@ class GCSOptions(_Model):
 class AzureOptions(_Model):
     """Non-secret options of an Azure Blob Storage container."""
 
-    account: str | None = Field(
+    account: (
+        Annotated[
+            str,
+            Checked(
+                matches(
+                    f"^{AZURE_ACCOUNT_PATTERN}$",
+                    "must be a storage account name: 3 to 24 lower-case letters and digits",
+                )
+            ),
+        ]
+        | None
+    ) = Field(
         default=None,
-        min_length=3,
         max_length=24,
-        pattern=r"^[a-z0-9]+$",
         description="Storage account; taken from the URI for https:// URIs or from the Secret when unset.",
     )
     useManagedIdentity: bool = Field(
         default=False,
         description="Authenticate with the pod's managed identity instead of a Secret.",
     )
-    managedIdentityClientId: str | None = Field(
+    managedIdentityClientId: (
+        Annotated[
+            str,
+            Checked(
+                matches(
+                    "^[0-9a-fA-F-]+$",
+                    "must be a client ID: hexadecimal digits and '-', e.g. 00000000-0000-0000-0000-000000000000",
+                )
+            ),
+        ]
+        | None
+    ) = Field(
         default=None,
         max_length=64,
-        pattern=r"^[0-9a-fA-F-]+$",
         description="Client ID of a user-assigned managed identity; empty for the system-assigned one.",
     )
 
@@ -229,16 +332,25 @@ class Credentials(_Model):
 class CustomServer(_Model):
     """A custom model server image (implementation CUSTOM)."""
 
-    image: str = Field(
+    image: Annotated[str, Checked(*image_reference("registry.example.com/team/iris:1.2"))] = Field(
         min_length=1,
         max_length=512,
-        pattern=r"^\S+$",
         description="Container image of the model server.",
     )
-    predictFunction: str | None = Field(
+    predictFunction: (
+        Annotated[
+            str,
+            Checked(
+                matches(
+                    "^[A-Za-z_][A-Za-z0-9_]*([.][A-Za-z_][A-Za-z0-9_]*)+$",
+                    "must be a dotted Python import path, e.g. iris.serving.predict",
+                )
+            ),
+        ]
+        | None
+    ) = Field(
         default=None,
         max_length=512,
-        pattern=r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)+$",
         description="Import path of the predict function, e.g. iris.serving.predict (passed as predict_func).",
     )
     imagePullSecrets: list[LocalObjectReference] = Field(
@@ -251,10 +363,9 @@ class CustomServer(_Model):
 class Ingress(_Model):
     """How clients outside the cluster reach the model."""
 
-    baseURL: str | None = Field(
+    baseURL: Annotated[str, Checked(*plain_url("http://ingress.example.com"))] | None = Field(
         default=None,
         max_length=2048,
-        pattern=r"^https?://[^\s?#]+$",
         description="Base URL of Seldon's ingress (Istio or Ambassador); defaults to the operator's setting.",
     )
 
@@ -278,10 +389,9 @@ class ZenModelDeploymentSpec(_Model):
         default=None,
         description="Resources of the model container.",
     )
-    serviceAccountName: str | None = Field(
+    serviceAccountName: Annotated[str, Checked(*dns_subdomain("model-reader"))] | None = Field(
         default=None,
         max_length=253,
-        pattern=DNS_SUBDOMAIN_PATTERN,
         description="ServiceAccount the model pods run as (e.g. for IRSA or workload identity).",
     )
     credentials: Credentials | None = Field(
@@ -298,7 +408,7 @@ class ZenModelDeploymentSpec(_Model):
     def _cross_field_rules(self) -> ZenModelDeploymentSpec:
         for rule in CEL_RULES:
             if not rule.holds(self):
-                raise ValueError(f"{rule.field}: {rule.message}")
+                raise invalid(f"{rule.field}: {rule.message}")
         return self
 
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from .conditions import CREDENTIALS_READY, READY, SELDON_READY, Condition, merge_conditions
+from .conditions import CREDENTIALS_READY, READY, SELDON_READY, Condition, Reason, merge_conditions
 from .render import PREDICTOR_NAME
 from .spec import Protocol, ZenModelDeploymentSpec
 
@@ -19,21 +19,6 @@ class State(StrEnum):
     CREATING = "Creating"
     AVAILABLE = "Available"
     FAILED = "Failed"
-
-
-class Reason(StrEnum):
-    """Condition reasons (CamelCase, per the API conventions) that the operator itself decides."""
-
-    AVAILABLE = "Available"
-    CREATING = "Creating"
-    FAILED = "Failed"
-    CONFLICT = "SeldonDeploymentConflict"
-    SECRET_CONFLICT = "SecretConflict"  # noqa: S105 (a condition reason)
-    APPLY_FAILED = "ApplyFailed"
-    INVALID_SPEC = "InvalidSpec"
-    WAITING_FOR_CREDENTIALS = "WaitingForCredentials"
-    CREDENTIALS_RENDERED = "CredentialsRendered"
-    NOT_REQUIRED = "NotRequired"
 
 
 def prediction_path(protocol: Protocol, model_name: str) -> str:
@@ -153,7 +138,7 @@ def seldon_condition(obs: Observation) -> tuple[State, Condition]:
     return State.UNKNOWN, Condition(
         SELDON_READY,
         False,
-        "Unknown",
+        Reason.UNKNOWN,
         f"Seldon Core reports an unknown state {state!r} for {name}",
     )
 

@@ -260,11 +260,11 @@ def test_a_foreign_seldon_deployment_is_left_alone(
     ("change", "message"),
     [
         (
-            {"model": {"name": "iris", "uri": "s3://m/i", "implementation": "CUSTOM"}},
+            {"model": {"name": "iris", "uri": "s3://models/i", "implementation": "CUSTOM"}},
             "implementation CUSTOM needs custom.image",
         ),
         (
-            {"model": {"name": "iris", "uri": "s3://m/i", "implementation": "TRITON_SERVER"}},
+            {"model": {"name": "iris", "uri": "s3://models/i", "implementation": "TRITON_SERVER"}},
             "the protocol must fit the implementation",
         ),
         (

@@ -74,12 +74,12 @@ def test_no_secret_value_reaches_logs_events_or_status(
         # Every failure path, each with canary values in the Secret it reads.
         failures = {
             "missing": (
-                "s3://m/x",
+                "s3://models/x",
                 secret(ns, "partial", {"AWS_ACCESS_KEY_ID": canary("partial")}),
                 "MissingKeys",
             ),
             "badjson": (
-                "gs://m/x",
+                "gs://models/x",
                 secret(
                     ns,
                     "badjson",
@@ -92,12 +92,12 @@ def test_no_secret_value_reaches_logs_events_or_status(
                 "InvalidCredentials",
             ),
             "mismatch": (
-                "s3://m/x",
+                "s3://models/x",
                 secret(ns, "azure", {"AZURE_STORAGE_ACCOUNT": "acct1", "AZURE_STORAGE_KEY": canary("azure")}),
                 "ProviderMismatch",
             ),
             "unlabelled": (
-                "s3://m/x",
+                "s3://models/x",
                 secret(
                     ns,
                     "unlabelled",

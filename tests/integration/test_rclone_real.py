@@ -38,11 +38,11 @@ from support.objectstores import (
 )
 from zenmodel_operator.credentials import (
     AZURE_EMULATOR_KEY,
-    OPT_IN_LABEL,
     CredentialsError,
     SourceSecret,
     rclone_config,
 )
+from zenmodel_operator.labels import CREDENTIALS_KEY
 from zenmodel_operator.spec import Credentials
 from zenmodel_operator.storage import parse_model_uri
 
@@ -94,7 +94,7 @@ def assert_refused(result: subprocess.CompletedProcess[str], home: Path) -> None
 
 
 def opted_in(name: str, data: Mapping[str, str]) -> SourceSecret:
-    return SourceSecret(name, {OPT_IN_LABEL: "true"}, {k: v.encode() for k, v in data.items()})
+    return SourceSecret(name, {CREDENTIALS_KEY: "true"}, {k: v.encode() for k, v in data.items()})
 
 
 def render(

@@ -8,6 +8,7 @@ environment. The `$(VAR)` rules are those of k8s.io/kubernetes third_party/forke
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -82,3 +83,23 @@ def command_line(
     takes images whose entrypoint has none), `args` follow; both expanded against `env`."""
     command = [expand(part, env) for part in container.get("command") or []] or list(image_entrypoint)
     return command + [expand(arg, env) for arg in container.get("args") or []]
+
+
+def seldon_container_strings(seldon_deployment: Mapping[str, Any]) -> dict[str, list[str]]:
+    """The args and env values Seldon Core v1's controller derives from our SeldonDeployment's graph, by
+    container (controllers/model_initializer_injector.go, seldondeployment_prepackaged_servers.go):
+    the storage initializer runs with args [modelUri, /mnt/models] (pvc:// URIs become a mounted path)
+    and the rclone Secret as envFrom; the model container gets PREDICTIVE_UNIT_PARAMETERS, the graph's
+    parameters as JSON, plus Seldon's model_uri parameter."""
+    graph = seldon_deployment["spec"]["predictors"][0]["graph"]
+    uri = str(graph["modelUri"])
+    if uri.startswith("pvc://"):
+        uri = "/mnt/pvc/" + uri.removeprefix("pvc://").partition("/")[2]
+    parameters = [
+        *graph.get("parameters", []),
+        {"name": "model_uri", "type": "STRING", "value": "/mnt/models"},
+    ]
+    return {
+        "storage-initializer": [uri, "/mnt/models"],
+        graph["name"]: [json.dumps(parameters, separators=(",", ":"))],
+    }

@@ -335,6 +335,13 @@ class LocalCluster:
         finally:
             conn.close()
 
+    def api_connection(self, timeout: float = 10.0) -> http.client.HTTPSConnection:
+        """A persistent HTTPS connection to the API server as cluster-admin, for many quick requests."""
+        host, port = self.server.removeprefix("https://").rsplit(":", 1)
+        return http.client.HTTPSConnection(
+            host, int(port), timeout=timeout, context=self._client_tls_context("admin")
+        )
+
     def create_service_account_kubeconfig(
         self, namespace: str, name: str, path: Path, duration: str = "24h"
     ) -> Path:

@@ -51,7 +51,7 @@ def test_invalid_input_exits_non_zero_naming_the_field() -> None:
         "kind": "ZenModelDeployment",
         "metadata": {"name": "x"},
         "spec": {
-            "model": {"name": "x", "uri": "s3://b/m", "implementation": "SKLEARN_SERVER"},
+            "model": {"name": "x", "uri": "s3://models/m", "implementation": "SKLEARN_SERVER"},
             "replicas": "two",
         },
     }

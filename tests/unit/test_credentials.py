@@ -15,19 +15,19 @@ from hypothesis import strategies as st
 from unit.golden import check_golden
 from zenmodel_operator.credentials import (
     AZURE_EMULATOR_ACCOUNT,
-    OPT_IN_LABEL,
+    FAILURE_REASONS,
     CredentialsError,
-    Reason,
     SourceSecret,
     credentials_hash,
     rclone_config,
 )
+from zenmodel_operator.labels import CREDENTIALS_KEY
 from zenmodel_operator.spec import Credentials
 from zenmodel_operator.storage import RCLONE_BACKEND, Store, parse_model_uri
 
 GOLDEN = Path(__file__).parent.parent / "golden" / "credentials"
 CASES = sorted(p.name.removesuffix(".input.yaml") for p in GOLDEN.glob("*.input.yaml"))
-OPTED_IN = {OPT_IN_LABEL: "true"}
+OPTED_IN = {CREDENTIALS_KEY: "true"}
 
 
 def render_case(case: dict[str, Any]) -> dict[str, Any]:
@@ -63,7 +63,7 @@ def test_golden(case: str) -> None:
 
 def test_golden_cases_cover_every_store_and_reason() -> None:
     rendered = [yaml.safe_load((GOLDEN / f"{case}.expected.yaml").read_text()) for case in CASES]
-    assert {r["error"]["reason"] for r in rendered if "error" in r} == set(Reason)
+    assert {r["error"]["reason"] for r in rendered if "error" in r} == FAILURE_REASONS
     types = {
         r["config"].get(f"RCLONE_CONFIG_{s.value.upper()}_TYPE")
         for r in rendered
@@ -102,7 +102,7 @@ def test_an_unlabelled_secret_is_not_read() -> None:
     undecodable = SourceSecret("model-creds", {}, {"AWS_ACCESS_KEY_ID": b"\xff"})
     error = refusal("s3://models/iris", undecodable)
     assert error.reason == "SecretNotOptedIn"  # not InvalidCredentials: the data was never looked at
-    assert OPT_IN_LABEL in error.message
+    assert CREDENTIALS_KEY in error.message
     assert "model-creds" in error.message
 
 

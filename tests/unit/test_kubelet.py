@@ -36,6 +36,8 @@ VARIABLES = {"VAR_A": "A", "VAR_B": "B", "VAR_C": "C", "VAR_EMPTY": "", "VAR_REF
         ("foo$", "foo$"),
         ("$(VAR_$(VAR_A))", "$(VAR_$(VAR_A))"),  # the name ends at the first ')': VAR_$(VAR_A is undefined
         ("s3://models/iris/v3", "s3://models/iris/v3"),
+        ("$(VAR_A)$(VAR_B", "A$(VAR_B"),
+        ("s3://b/$(VAR_A)/x", "s3://b/A/x"),
     ],
 )
 def test_expand(text: str, expected: str) -> None:

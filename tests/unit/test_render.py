@@ -49,7 +49,7 @@ def test_render_names_the_bad_field() -> None:
         "apiVersion": "zenml.io/v1alpha1",
         "kind": "ZenModelDeployment",
         "metadata": {"name": "iris"},
-        "spec": {"model": {"name": "iris", "uri": "s3://b/m", "implementation": "TRITON_SERVER"}},
+        "spec": {"model": {"name": "iris", "uri": "s3://models/m", "implementation": "TRITON_SERVER"}},
     }
     with pytest.raises(RenderError, match=re.escape("spec.model.protocol")):
         render_documents([doc], show_secrets=False, require_credentials_label=True)
@@ -64,7 +64,13 @@ free_text = st.text(min_size=1, max_size=200)
     namespace=names,
     model_name=names,
     uri=st.sampled_from(
-        ["s3://b/m", "gs://b/m", "az://c/m", "https://acct1.blob.core.windows.net/c/m", "pvc://c/m"]
+        [
+            "s3://models/m",
+            "gs://models/m",
+            "az://models/m",
+            "https://acct1.blob.core.windows.net/models/m",
+            "pvc://c/m",
+        ]
     ),
     pipeline=free_text,
     run=free_text,

@@ -37,7 +37,7 @@ def test_minimal_spec_gets_defaults() -> None:
 def test_protocol_must_fit_implementation(implementation: Implementation, protocol: Protocol) -> None:
     model = {
         "name": "m",
-        "uri": "gs://b/m",
+        "uri": "gs://models/m",
         "implementation": implementation.value,
         "protocol": protocol.value,
     }
@@ -53,7 +53,7 @@ def test_protocol_must_fit_implementation(implementation: Implementation, protoc
 def test_custom_needs_image_and_only_with_custom() -> None:
     with pytest.raises(ValidationError, match=re.escape("implementation CUSTOM needs custom.image")):
         ZenModelDeploymentSpec.model_validate(
-            spec(model={"name": "m", "uri": "s3://b/m", "implementation": "CUSTOM"})
+            spec(model={"name": "m", "uri": "s3://models/m", "implementation": "CUSTOM"})
         )
     with pytest.raises(ValidationError, match="custom is only allowed with implementation CUSTOM"):
         ZenModelDeploymentSpec.model_validate(spec(custom={"image": "r/i:1"}))
@@ -64,7 +64,7 @@ def test_custom_needs_image_and_only_with_custom() -> None:
     [
         "s3://bucket",
         "s3://bucket/a/b",
-        "gs://b/m",
+        "gs://models/m",
         "az://container/model",
         "https://acct01.blob.core.windows.net/container/model",
         "pvc://claim/models/iris",
@@ -98,7 +98,7 @@ def test_store_options_must_match_the_uri() -> None:
     with pytest.raises(ValidationError, match=re.escape("credentials.s3 applies only to s3://")):
         ZenModelDeploymentSpec.model_validate(
             spec(
-                model={"name": "m", "uri": "gs://b/m", "implementation": "SKLEARN_SERVER"},
+                model={"name": "m", "uri": "gs://models/m", "implementation": "SKLEARN_SERVER"},
                 credentials={"s3": {"region": "eu-west-1"}},
             )
         )
