@@ -108,6 +108,26 @@ class KubeCluster:
         path = _object_path(obj["apiVersion"], plural, meta["namespace"], meta["name"])
         return self._apply(path, obj)
 
+    def remove_foreign_keys(self, patch: Mapping[str, Any]) -> bool:
+        """Applies a `drift.removal_patch`; False if the object changed since it was read (409), as its
+        watch event then brings the key back with the newer object."""
+        meta = patch["metadata"]
+        plural = _PLURALS[(patch["apiVersion"], patch["kind"])]
+        path = _object_path(patch["apiVersion"], plural, meta["namespace"], meta["name"])
+        try:
+            self.request(
+                "PATCH",
+                path,
+                query=[("fieldManager", FIELD_MANAGER)],
+                body=patch,
+                content_type="application/merge-patch+json",
+            )
+        except ApiError as error:
+            if error.status == 409:
+                return False
+            raise
+        return True
+
     def apply_status(self, parent: Mapping[str, Any], status: Mapping[str, Any]) -> None:
         meta = parent["metadata"]
         body = {
