@@ -101,7 +101,7 @@ def test_our_labels_and_annotations_are_exact_and_theirs_are_kept(
 
     def exact() -> bool:
         meta = must_get(cluster, "seldondeployment", namespace, "iris")["metadata"]
-        return meta["labels"] == {**ours["labels"], "team": "vision"} and meta["annotations"] == {
+        return bool(meta["labels"] == {**ours["labels"], "team": "vision"}) and meta["annotations"] == {
             **ours["annotations"],
             "example.com/note": "kept",
         }
