@@ -181,10 +181,16 @@ def managed_status(status: Mapping[str, Any] | None) -> dict[str, Any]:
 def events_for(
     previous: Mapping[str, Any], current: Mapping[str, Any], *, created_seldon: str | None
 ) -> list[Event]:
-    """Events a person needs, and only on a change: created, available, and each new failure."""
+    """Events a person needs, and only on a change: created, available, and each new failure.
+
+    All but a re-creation (drift) follow from the status transition: the status is written first, so
+    a restart after a crash between creating the child and recording it posts the missed Created then,
+    and never twice. A crash between the status write and the post loses the Event: at most once.
+    """
     events = []
-    if created_seldon:
-        events.append(Event("Normal", "Created", f"created SeldonDeployment {created_seldon}"))
+    recorded = current.get("seldonDeploymentName")
+    if created_seldon or (recorded and not previous.get("seldonDeploymentName")):
+        events.append(Event("Normal", "Created", f"created SeldonDeployment {created_seldon or recorded}"))
     before = previous.get("conditions") or []
     after = current.get("conditions") or []
     for type_ in (CREDENTIALS_READY, SELDON_READY, READY):
