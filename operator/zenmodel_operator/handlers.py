@@ -87,8 +87,9 @@ def configure(settings: kopf.OperatorSettings, operator: OperatorSettings) -> No
     settings.watching.connect_timeout = 10
     settings.networking.request_timeout = 30
     # kopf's default backoffs (1, 1, 2, 3, 5, 8, 13, 21 s) left a watch asleep for up to 21 s after
-    # an apiserver came back; a try a second costs nothing, and the outage filter keeps it quiet.
-    settings.networking.error_backoffs = (0.5, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0)
+    # an apiserver came back; two tries a second per watch cost an apiserver nothing, and the outage
+    # filter keeps them quiet.
+    settings.networking.error_backoffs = (0.5,) * 8
     if operator.require_credentials_label:
         # Server-side: only opted-in Secrets and the ones we generate ever reach this process.
         settings.watching.label_selectors["v1", "secrets"] = labels.CREDENTIALS_KEY

@@ -119,6 +119,29 @@ def test_an_apiserver_restart_is_quiet_and_recovered_within_2s(
     assert recovery <= RECOVERY_GOAL_SECONDS
 
 
+def test_an_apiserver_freeze_is_quiet_and_recovered_within_2s(
+    cluster: LocalCluster, namespace: str, operator: OperatorProcess
+) -> None:
+    apply(cluster, s3_secret(namespace), zmd("iris", namespace))
+    wait_state(cluster, namespace, "iris", "Creating")
+    offset = len(operator.log())
+
+    cluster.freeze_apiserver()
+    try:
+        time.sleep(OUTAGE_SECONDS)  # the freeze's length is the fault being simulated
+    finally:
+        cluster.thaw_apiserver()
+    thawed = time.monotonic()
+    recovery = seconds_to_converge(cluster, namespace, 3, since=thawed)
+    lines = new_lines(operator, offset)
+    during = [line for line in lines if "reconciled" not in line]
+    print(f"\nconvergence of a change applied after a {OUTAGE_SECONDS:.0f}s apiserver freeze (kubectl apply")
+    print(f"included): {recovery:.2f}s; operator log lines for the freeze: {len(during)}")
+    print("\n".join(line[:250] for line in lines))
+    assert len(during) <= OUTAGE_LOG_LINES_GOAL
+    assert recovery <= RECOVERY_GOAL_SECONDS
+
+
 def test_liveness_probes_are_not_logged(operator: OperatorProcess) -> None:
     offset = len(operator.log())
     for _ in range(5):
