@@ -148,6 +148,7 @@ class OutageFilter(logging.Filter):
                 return False
             if decision is Decision.SUMMARY:
                 _rewrite(record, self.state.summary(now))
+                record.name = __name__  # it speaks for every source, not the one whose record it replaced
             elif decision is Decision.FIRST:
                 _rewrite(
                     record,

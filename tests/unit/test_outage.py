@@ -126,6 +126,7 @@ def test_the_filter_rewrites_passes_and_drops() -> None:
     assert outages.filter(summary) and summary.getMessage().startswith(
         "the Kubernetes API is still unreachable"
     )
+    assert summary.name == "zenmodel_operator.outage"
     assert outages.in_outage
     assert outages.recovered() is not None and not outages.in_outage
 
