@@ -72,8 +72,11 @@ def replicas_of(cluster: LocalCluster, namespace: str, name: str) -> int | None:
 
 
 def seconds_to_converge(cluster: LocalCluster, namespace: str, replicas: int, since: float) -> float:
-    """Sets the parent's replicas and returns the seconds from `since` until its SeldonDeployment has them."""
-    apply(cluster, zmd("iris", namespace, replicas=replicas))
+    """Sets the parent's replicas and returns the seconds from `since` until its SeldonDeployment has them.
+
+    Written and read straight through the API (no kubectl process), so the figure is the operator's."""
+    path = f"/apis/zenml.io/v1alpha1/namespaces/{namespace}/zenmodeldeployments/iris"
+    cluster.merge_patch(path, {"spec": {"replicas": replicas}})
     wait_for(
         lambda: replicas_of(cluster, namespace, "iris") == replicas,
         30,
@@ -110,10 +113,8 @@ def test_an_apiserver_restart_is_quiet_and_recovered_within_2s(
     )
     lines = new_lines(operator, offset)
     during = [line for line in lines if logged_before(line, answered_wall) or RECOVERY_LINE in line]
-    print(
-        f"\nconvergence of a change applied once the apiserver answered after a {OUTAGE_SECONDS:.0f}s restart"
-    )
-    print(f"(kubectl apply included): {recovery:.2f}s; operator log lines for the outage: {len(during)}")
+    print(f"\nafter a {OUTAGE_SECONDS:.0f}s apiserver restart, a change made as it answered converged in")
+    print(f"{recovery:.2f}s from its answering; operator log lines for the outage: {len(during)}")
     print("\n".join(line[:250] for line in lines))
     assert len(during) <= OUTAGE_LOG_LINES_GOAL
     assert recovery <= RECOVERY_GOAL_SECONDS
@@ -135,8 +136,8 @@ def test_an_apiserver_freeze_is_quiet_and_recovered_within_2s(
     recovery = seconds_to_converge(cluster, namespace, 3, since=thawed)
     lines = new_lines(operator, offset)
     during = [line for line in lines if "reconciled" not in line]
-    print(f"\nconvergence of a change applied after a {OUTAGE_SECONDS:.0f}s apiserver freeze (kubectl apply")
-    print(f"included): {recovery:.2f}s; operator log lines for the freeze: {len(during)}")
+    print(f"\nafter a {OUTAGE_SECONDS:.0f}s apiserver freeze, a change made as it was thawed converged in")
+    print(f"{recovery:.2f}s; operator log lines for the freeze: {len(during)}")
     print("\n".join(line[:250] for line in lines))
     assert len(during) <= OUTAGE_LOG_LINES_GOAL
     assert recovery <= RECOVERY_GOAL_SECONDS

@@ -385,13 +385,40 @@ class LocalCluster:
     def get_json(self, path: str) -> dict[str, Any] | None:
         """GET ``path`` as cluster-admin straight from the API server (no kubectl process: fast enough
         to time sub-second reactions); None for 404."""
-        status, body = self._api_request(path)
+        status, body = self._json_request("GET", path)
         if status == 404:
             return None
         if status != 200:
             raise ClusterError(f"GET {path}: HTTP {status}: {body[:500]!r}")
         result: dict[str, Any] = json.loads(body)
         return result
+
+    def merge_patch(self, path: str, patch: dict[str, Any]) -> None:
+        """A JSON merge patch of ``path`` as cluster-admin, straight to the API server (as `get_json`)."""
+        status, body = self._json_request("PATCH", path, patch, "application/merge-patch+json")
+        if status != 200:
+            raise ClusterError(f"PATCH {path}: HTTP {status}: {body[:500]!r}")
+
+    def _json_request(
+        self,
+        method: str,
+        path: str,
+        body: dict[str, Any] | None = None,
+        content_type: str = "application/json",
+    ) -> tuple[int, bytes]:
+        host, port = self.server.removeprefix("https://").rsplit(":", 1)
+        conn = http.client.HTTPSConnection(
+            host, int(port), timeout=10, context=self._client_tls_context("admin")
+        )
+        try:
+            payload = json.dumps(body) if body is not None else None
+            conn.request(
+                method, path, payload, headers={"Accept": "application/json", "Content-Type": content_type}
+            )
+            response = conn.getresponse()
+            return response.status, response.read()
+        finally:
+            conn.close()
 
     def _apiserver(self) -> _Process:
         for process in self._processes:
