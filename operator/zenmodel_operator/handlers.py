@@ -17,6 +17,7 @@ import kopf
 
 from . import labels, metrics
 from .kube import KubeCluster, load_configuration
+from .outage import OutageFilter, announce_recovery
 from .reconcile import Outcome, Reconciler, source_secret_name
 from .render import SELDON_GROUP, SELDON_PLURAL, SELDON_VERSION
 from .settings import OperatorSettings
@@ -85,6 +86,10 @@ def configure(settings: kopf.OperatorSettings, operator: OperatorSettings) -> No
     settings.watching.client_timeout = 330
     settings.watching.connect_timeout = 10
     settings.networking.request_timeout = 30
+    # kopf's default backoffs (1, 1, 2, 3, 5, 8, 13, 21 s) left a watch asleep for up to 21 s after
+    # an apiserver came back; two tries a second per watch cost an apiserver nothing, and the outage
+    # filter keeps them quiet.
+    settings.networking.error_backoffs = (0.5,) * 8
     if operator.require_credentials_label:
         # Server-side: only opted-in Secrets and the ones we generate ever reach this process.
         settings.watching.label_selectors["v1", "secrets"] = labels.CREDENTIALS_KEY
@@ -101,7 +106,8 @@ def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
 async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
     runtime: Runtime = memo["runtime"]
     configure(settings, runtime.settings)
-    reconciler = Reconciler(KubeCluster(load_configuration()), runtime.settings)
+    cluster = KubeCluster(load_configuration())
+    reconciler = Reconciler(cluster, runtime.settings)
 
     async def process(key: Key) -> None:
         with metrics.RECONCILE_SECONDS.time():
@@ -120,11 +126,19 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     metrics.QUEUE_DEPTH.set_function(lambda: queue.depth)
     metrics.serve(runtime.settings.metrics_port)
     queue.start()
+    outages: OutageFilter | None = memo.get("outages")
+    if outages is not None:
+        memo["recovery_probe"] = asyncio.create_task(
+            announce_recovery(outages, cluster.ready, queue.retry_now)
+        )
 
 
 @kopf.on.cleanup(registry=registry)
 async def cleanup(memo: kopf.Memo, **_: Any) -> None:
     runtime: Runtime = memo["runtime"]
+    probe: asyncio.Task[None] | None = memo.get("recovery_probe")
+    if probe is not None:
+        probe.cancel()
     if runtime.queue is not None:
         await runtime.queue.stop()
 

@@ -12,6 +12,7 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
+import urllib3
 from kubernetes import client, config
 
 from . import __version__
@@ -21,6 +22,7 @@ from .spec import API_VERSION, KIND, PLURAL
 
 FIELD_MANAGER = "zenmodel-operator"
 REQUEST_TIMEOUT_SECONDS = 30
+PROBE_TIMEOUT_SECONDS = 2
 COMPONENT = "zenmodel-operator"
 
 
@@ -35,7 +37,11 @@ def load_configuration() -> client.ApiClient:
         config.load_incluster_config()  # type: ignore[no-untyped-call]
     except config.ConfigException:
         config.load_kube_config()  # type: ignore[no-untyped-call]
-    api = client.ApiClient()
+    configuration = client.Configuration.get_default_copy()
+    # urllib3 would sleep out a starting apiserver's "503, Retry-After: 5" inside the reconcile, holding
+    # its key while newer events wait; the work queue retries instead, and is woken when the API is back.
+    configuration.retries = urllib3.Retry(total=3, respect_retry_after_header=False)
+    api = client.ApiClient(configuration)
     api.user_agent = f"zenmodel-operator/{__version__}"  # who wrote what, in the apiserver's audit log
     return api
 
@@ -93,6 +99,19 @@ class KubeCluster:
             raise error
         return payload
 
+    def ready(self) -> bool:
+        """Whether the apiserver answers /readyz: one quick try, no retries (an outage's probe)."""
+        _, url, headers, _, _ = self.api.param_serialize(
+            method="GET", resource_path="/readyz", auth_settings=["BearerToken"]
+        )
+        try:
+            response = self.api.rest_client.pool_manager.request(
+                "GET", url, headers=headers, timeout=PROBE_TIMEOUT_SECONDS, retries=False
+            )
+        except (urllib3.exceptions.HTTPError, OSError):
+            return False
+        return int(response.status) == 200
+
     def get_parent(self, namespace: str, name: str) -> dict[str, Any] | None:
         return self.request("GET", _object_path(API_VERSION, PLURAL, namespace, name))
 
@@ -107,6 +126,26 @@ class KubeCluster:
         plural = _PLURALS[(obj["apiVersion"], obj["kind"])]
         path = _object_path(obj["apiVersion"], plural, meta["namespace"], meta["name"])
         return self._apply(path, obj)
+
+    def remove_foreign_keys(self, patch: Mapping[str, Any]) -> bool:
+        """Applies a `drift.removal_patch`; False if the object changed since it was read (409), as its
+        watch event then brings the key back with the newer object."""
+        meta = patch["metadata"]
+        plural = _PLURALS[(patch["apiVersion"], patch["kind"])]
+        path = _object_path(patch["apiVersion"], plural, meta["namespace"], meta["name"])
+        try:
+            self.request(
+                "PATCH",
+                path,
+                query=[("fieldManager", FIELD_MANAGER)],
+                body=patch,
+                content_type="application/merge-patch+json",
+            )
+        except ApiError as error:
+            if error.status == 409:
+                return False
+            raise
+        return True
 
     def apply_status(self, parent: Mapping[str, Any], status: Mapping[str, Any]) -> None:
         meta = parent["metadata"]

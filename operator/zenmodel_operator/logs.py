@@ -7,6 +7,8 @@ import logging
 from datetime import UTC, datetime
 from typing import Any
 
+from .outage import OutageFilter
+
 
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
@@ -24,8 +26,11 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry)
 
 
-def configure_logging(level: str, fmt: str) -> None:
+def configure_logging(level: str, fmt: str) -> OutageFilter:
+    """Sets up the one handler; returns its outage filter, which the operator tells of recoveries."""
     handler = logging.StreamHandler()
+    outages = OutageFilter()
+    handler.addFilter(outages)
     handler.setFormatter(
         JsonFormatter()
         if fmt == "json"
@@ -40,3 +45,6 @@ def configure_logging(level: str, fmt: str) -> None:
     # kopf reports every handled watch event at INFO ("Handler ... succeeded"): noise, as every
     # event is only a key for the work queue. Its warnings and errors still show.
     logging.getLogger("kopf.objects").setLevel(logging.WARNING)
+    # The liveness endpoint's access log: a line per /healthz probe, thousands a day, says nothing.
+    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+    return outages

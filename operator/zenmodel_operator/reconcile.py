@@ -18,6 +18,7 @@ from pydantic import ValidationError
 
 from . import credentials as creds
 from .conditions import CREDENTIALS_READY, READY, SELDON_READY, Reason, find
+from .drift import removal_patch
 from .render import (
     ParentRef,
     is_controlled_by,
@@ -60,6 +61,8 @@ class Plan:
     secret: dict[str, Any] | None  # to apply; None: nothing to write
     seldon: dict[str, Any] | None
     observation: Observation
+    # Merge patches removing what others added to our children (see `drift`); written before applying.
+    removals: tuple[dict[str, Any], ...] = ()
 
 
 def format_validation_error(error: ValidationError) -> str:
@@ -162,7 +165,15 @@ def plan(observed: Observed, settings: OperatorSettings) -> Plan:
     seldon_write = None
     if not (observed.seldon is not None and is_subset(desired_seldon, observed.seldon)):
         seldon_write = desired_seldon
-    return Plan(secret_write, seldon_write, replace(observation, seldon=observed.seldon or desired_seldon))
+    live_children = ((desired_secret, observed.rclone_secret), (desired_seldon, observed.seldon))
+    removals = tuple(
+        patch
+        for desired, live in live_children
+        if desired is not None and live is not None and (patch := removal_patch(desired, live)) is not None
+    )
+    return Plan(
+        secret_write, seldon_write, replace(observation, seldon=observed.seldon or desired_seldon), removals
+    )
 
 
 def managed_status(status: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -172,10 +183,16 @@ def managed_status(status: Mapping[str, Any] | None) -> dict[str, Any]:
 def events_for(
     previous: Mapping[str, Any], current: Mapping[str, Any], *, created_seldon: str | None
 ) -> list[Event]:
-    """Events a person needs, and only on a change: created, available, and each new failure."""
+    """Events a person needs, and only on a change: created, available, and each new failure.
+
+    All but a re-creation (drift) follow from the status transition: the status is written first, so
+    a restart after a crash between creating the child and recording it posts the missed Created then,
+    and never twice. A crash between the status write and the post loses the Event: at most once.
+    """
     events = []
-    if created_seldon:
-        events.append(Event("Normal", "Created", f"created SeldonDeployment {created_seldon}"))
+    recorded = current.get("seldonDeploymentName")
+    if created_seldon or (recorded and not previous.get("seldonDeploymentName")):
+        events.append(Event("Normal", "Created", f"created SeldonDeployment {created_seldon or recorded}"))
     before = previous.get("conditions") or []
     after = current.get("conditions") or []
     for type_ in (CREDENTIALS_READY, SELDON_READY, READY):
@@ -206,6 +223,7 @@ class Cluster(Protocol):
     def get_seldon_deployment(self, namespace: str, name: str) -> dict[str, Any] | None: ...
     def get_secret(self, namespace: str, name: str) -> dict[str, Any] | None: ...
     def apply(self, obj: Mapping[str, Any]) -> dict[str, Any]: ...
+    def remove_foreign_keys(self, patch: Mapping[str, Any]) -> bool: ...
     def apply_status(self, parent: Mapping[str, Any], status: Mapping[str, Any]) -> None: ...
     def post_event(self, parent: Mapping[str, Any], event: Event) -> None: ...
 
@@ -260,6 +278,9 @@ class Reconciler:
         writes: list[str] = []
         created_seldon = None
         try:
+            for patch in result.removals:
+                if self.cluster.remove_foreign_keys(patch):
+                    writes.append(f"{str(patch['kind']).lower()}:removed-foreign-keys")
             if result.secret is not None:
                 self.cluster.apply(result.secret)
                 writes.append("secret")

@@ -14,7 +14,7 @@ log = logging.getLogger(__name__)
 
 
 def run(settings: OperatorSettings) -> None:
-    configure_logging(settings.log_level, settings.log_format)
+    outages = configure_logging(settings.log_level, settings.log_format)
     scope = ", ".join(settings.namespaces) if settings.namespaces else "all namespaces"
     log.info("zenmodel-operator starting; watching %s", scope)
     kopf.run(
@@ -23,5 +23,5 @@ def run(settings: OperatorSettings) -> None:
         clusterwide=not settings.namespaces,
         namespaces=list(settings.namespaces),
         liveness_endpoint=f"http://0.0.0.0:{settings.health_port}/healthz" if settings.health_port else None,
-        memo=kopf.Memo(runtime=Runtime(settings)),
+        memo=kopf.Memo(runtime=Runtime(settings), outages=outages),
     )

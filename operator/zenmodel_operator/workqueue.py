@@ -60,6 +60,11 @@ class WorkQueue(Generic[K]):
             retry.cancel()
         self._failures.pop(key, None)
 
+    def retry_now(self) -> None:
+        """Retries every key waiting out a backoff at once: what failed them (an outage) is over."""
+        for key in list(self._retries):
+            self.add(key)
+
     def backoff(self, key: K) -> float:
         return backoff_delay(self._failures.get(key, 0), self._base_delay, self._max_delay)
 

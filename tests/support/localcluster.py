@@ -396,6 +396,87 @@ class LocalCluster:
         path.write_text(yaml.safe_dump(policy))
         return path
 
+    # ----------------------------------------------------------------- faults
+
+    def stop_apiserver(self, grace: float = 10.0) -> None:
+        """Stops the API server for real (SIGTERM; its connections close); etcd and the rest stay up."""
+        self._apiserver().stop(grace)
+
+    def start_apiserver(self, timeout: float = 60.0) -> float:
+        """Starts the stopped API server again, same binary, port and flags; returns the monotonic time at
+        which its /readyz first answered ok."""
+        with self._lock:
+            old = self._apiserver()
+            if old.alive():
+                raise ClusterError("the API server is already running")
+            binary, *args = old.popen.args  # type: ignore[misc]
+            new = self._spawn(Path(str(binary)).name, *(str(arg) for arg in args))
+            # Same place in the start order, so `stop` still stops it after its clients, before etcd.
+            self._processes.remove(new)
+            self._processes[self._processes.index(old)] = new
+        port = int(self.server.rsplit(":", 1)[1])
+        ctx = self._client_tls_context("admin")
+        self._wait(new, time.monotonic() + timeout, lambda: _https_ok(port, "/readyz", ctx))
+        return time.monotonic()
+
+    def restart_apiserver(self, down_for: float = 0.0) -> float:
+        """Stops the API server, keeps it down ``down_for`` seconds (the outage being simulated), starts
+        it again; returns the monotonic time it answered."""
+        self.stop_apiserver()
+        time.sleep(down_for)
+        return self.start_apiserver()
+
+    def freeze_apiserver(self) -> None:
+        """SIGSTOP: the API server keeps its port and connections but answers nothing until thawed."""
+        os.kill(self._apiserver().popen.pid, signal.SIGSTOP)
+
+    def thaw_apiserver(self) -> None:
+        os.kill(self._apiserver().popen.pid, signal.SIGCONT)
+
+    def get_json(self, path: str) -> dict[str, Any] | None:
+        """GET ``path`` as cluster-admin straight from the API server (no kubectl process: fast enough
+        to time sub-second reactions); None for 404."""
+        status, body = self._json_request("GET", path)
+        if status == 404:
+            return None
+        if status != 200:
+            raise ClusterError(f"GET {path}: HTTP {status}: {body[:500]!r}")
+        result: dict[str, Any] = json.loads(body)
+        return result
+
+    def merge_patch(self, path: str, patch: dict[str, Any]) -> None:
+        """A JSON merge patch of ``path`` as cluster-admin, straight to the API server (as `get_json`)."""
+        status, body = self._json_request("PATCH", path, patch, "application/merge-patch+json")
+        if status != 200:
+            raise ClusterError(f"PATCH {path}: HTTP {status}: {body[:500]!r}")
+
+    def _json_request(
+        self,
+        method: str,
+        path: str,
+        body: dict[str, Any] | None = None,
+        content_type: str = "application/json",
+    ) -> tuple[int, bytes]:
+        host, port = self.server.removeprefix("https://").rsplit(":", 1)
+        conn = http.client.HTTPSConnection(
+            host, int(port), timeout=10, context=self._client_tls_context("admin")
+        )
+        try:
+            payload = json.dumps(body) if body is not None else None
+            conn.request(
+                method, path, payload, headers={"Accept": "application/json", "Content-Type": content_type}
+            )
+            response = conn.getresponse()
+            return response.status, response.read()
+        finally:
+            conn.close()
+
+    def _apiserver(self) -> _Process:
+        for process in self._processes:
+            if process.name == "kube-apiserver":
+                return process
+        raise ClusterError("the cluster has no API server; start it first")
+
     # ----------------------------------------------------------------- startup
 
     def _start(self, crds: list[Path], deadline: float) -> None:

@@ -96,6 +96,9 @@ def test_events_only_on_change() -> None:
     creating = derive_status(first.observation, {}, "2026-11-21T10:00:00Z")
     assert [e.reason for e in events_for({}, creating, created_seldon="models/iris")] == ["Created"]
     assert events_for(creating, creating, created_seldon=None) == []
+    # A restart after a crash between creating the SeldonDeployment and recording it in the status:
+    # the transition still announces it, once.
+    assert [e.reason for e in events_for({}, creating, created_seldon=None)] == ["Created"]
     assert first.seldon is not None
     available_obs = plan(
         Observed(PARENT, as_live(first.seldon, status={"state": "Available"}), None, SOURCE), SETTINGS
