@@ -1,4 +1,5 @@
-"""The Kubernetes API, as the reconcile needs it: reads, server-side apply under one field manager, Events.
+"""The Kubernetes API, as the reconcile needs it: server-side apply under one field manager, and Events.
+Reads come from the informer's stores (`InformedCluster`), never from a GET.
 
 Requests go through the official client's ApiClient (its kubeconfig / in-cluster loading and auth), but
 bodies stay plain dicts: the operator writes exactly the JSON it rendered. Errors become `ApiError`,
@@ -7,6 +8,7 @@ whose text never carries a Secret's body.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from collections.abc import Mapping
@@ -14,9 +16,9 @@ from typing import Any
 
 from kubernetes import client, config
 
-from . import __version__
+from . import __version__, seldon
+from .informer import Informer
 from .reconcile import ApplyRejected, Event, now_rfc3339
-from .render import SELDON_API_VERSION, SELDON_PLURAL
 from .spec import API_VERSION, KIND, PLURAL
 
 FIELD_MANAGER = "zenmodel-operator"
@@ -47,12 +49,12 @@ def _object_path(api_version: str, plural: str, namespace: str, name: str) -> st
 
 _PLURALS = {
     ("v1", "Secret"): "secrets",
-    (SELDON_API_VERSION, "SeldonDeployment"): SELDON_PLURAL,
+    (seldon.API_VERSION, seldon.KIND): seldon.PLURAL,
 }
 
 
 class KubeCluster:
-    """`reconcile.Cluster` over the real API."""
+    """The writes of `reconcile.Cluster` over the real API, as blocking calls of the official client."""
 
     def __init__(self, api: client.ApiClient) -> None:
         self.api = api
@@ -65,8 +67,8 @@ class KubeCluster:
         query: list[tuple[str, str]] | None = None,
         body: Mapping[str, Any] | None = None,
         content_type: str = "application/json",
-    ) -> dict[str, Any] | None:
-        """One API call; None for 404 on reads. Secret bodies never reach an error's text."""
+    ) -> dict[str, Any]:
+        """One API call. Secret bodies never reach an error's text."""
         _, url, headers, serialized, _ = self.api.param_serialize(
             method=method,
             resource_path=path,
@@ -80,8 +82,6 @@ class KubeCluster:
         )
         response.read()  # type: ignore[no-untyped-call]
         status = int(response.status)
-        if status == 404 and method == "GET":
-            return None
         payload: dict[str, Any] = json.loads(response.data or b"{}")
         if status >= 400:
             message = (
@@ -93,22 +93,13 @@ class KubeCluster:
             raise error
         return payload
 
-    def get_parent(self, namespace: str, name: str) -> dict[str, Any] | None:
-        return self.request("GET", _object_path(API_VERSION, PLURAL, namespace, name))
-
-    def get_seldon_deployment(self, namespace: str, name: str) -> dict[str, Any] | None:
-        return self.request("GET", _object_path(SELDON_API_VERSION, SELDON_PLURAL, namespace, name))
-
-    def get_secret(self, namespace: str, name: str) -> dict[str, Any] | None:
-        return self.request("GET", _object_path("v1", "secrets", namespace, name))
-
     def apply(self, obj: Mapping[str, Any]) -> dict[str, Any]:
         meta = obj["metadata"]
         plural = _PLURALS[(obj["apiVersion"], obj["kind"])]
         path = _object_path(obj["apiVersion"], plural, meta["namespace"], meta["name"])
         return self._apply(path, obj)
 
-    def apply_status(self, parent: Mapping[str, Any], status: Mapping[str, Any]) -> None:
+    def apply_status(self, parent: Mapping[str, Any], status: Mapping[str, Any]) -> dict[str, Any]:
         meta = parent["metadata"]
         body = {
             "apiVersion": API_VERSION,
@@ -116,18 +107,18 @@ class KubeCluster:
             "metadata": {"name": meta["name"], "namespace": meta["namespace"]},
             "status": dict(status),
         }
-        self._apply(_object_path(API_VERSION, PLURAL, meta["namespace"], meta["name"]) + "/status", body)
+        return self._apply(
+            _object_path(API_VERSION, PLURAL, meta["namespace"], meta["name"]) + "/status", body
+        )
 
     def _apply(self, path: str, body: Mapping[str, Any]) -> dict[str, Any]:
-        result = self.request(
+        return self.request(
             "PATCH",
             path,
             query=[("fieldManager", FIELD_MANAGER), ("force", "true")],
             body=body,
             content_type="application/apply-patch+yaml",
         )
-        assert result is not None  # only reads answer None
-        return result
 
     def post_event(self, parent: Mapping[str, Any], event: Event) -> None:
         meta = parent["metadata"]
@@ -156,3 +147,35 @@ class KubeCluster:
             "count": 1,
         }
         self.request("POST", f"/api/v1/namespaces/{meta['namespace']}/events", body=body)
+
+
+class InformedCluster:
+    """`reconcile.Cluster`: reads from the informer's stores, writes through the official client in a
+    thread (its calls block), and writes each answer through into the stores, so the next read is never
+    older than our own write."""
+
+    def __init__(self, informer: Informer, kube: KubeCluster) -> None:
+        self.informer = informer
+        self.kube = kube
+
+    def get_parent(self, namespace: str, name: str) -> Mapping[str, Any] | None:
+        return self.informer.parents.get(namespace, name)
+
+    def get_seldon_deployment(self, namespace: str, name: str) -> Mapping[str, Any] | None:
+        return self.informer.seldon_deployments.get(namespace, name)
+
+    def get_secret(self, namespace: str, name: str) -> Mapping[str, Any] | None:
+        return self.informer.secrets.get(namespace, name)
+
+    async def apply(self, obj: Mapping[str, Any]) -> Mapping[str, Any]:
+        live = await asyncio.to_thread(self.kube.apply, obj)
+        self.informer.wrote(live)
+        return live
+
+    async def apply_status(self, parent: Mapping[str, Any], status: Mapping[str, Any]) -> Mapping[str, Any]:
+        live = await asyncio.to_thread(self.kube.apply_status, parent, status)
+        self.informer.wrote(live)
+        return live
+
+    async def post_event(self, parent: Mapping[str, Any], event: Event) -> None:
+        await asyncio.to_thread(self.kube.post_event, parent, event)
