@@ -102,7 +102,7 @@ def test_no_secret_value_reaches_logs_events_or_status(
                     {"AWS_ACCESS_KEY_ID": canary("u-id"), "AWS_SECRET_ACCESS_KEY": canary("u-key")},
                     labels={},
                 ),
-                "SecretNotOptedIn",
+                "SecretNotFound",  # never read: it is not among the labelled Secrets the operator watches
             ),
         }
         for name, (uri, source, _) in failures.items():
@@ -123,7 +123,7 @@ def test_no_secret_value_reaches_logs_events_or_status(
     }
     assert "reconciled" in places["operator log"] and " DEBUG " in places["operator log"]
     reasons = {event["reason"] for event in json.loads(places["events"])["items"]}
-    assert reasons == {"Created", "MissingKeys", "InvalidCredentials", "ProviderMismatch", "SecretNotOptedIn"}
+    assert reasons == {"Created", "MissingKeys", "InvalidCredentials", "ProviderMismatch", "SecretNotFound"}
     leaks = [
         where
         for where, text in places.items()
