@@ -13,7 +13,6 @@ from typing import Any
 CREDENTIALS_READY = "CredentialsReady"
 SELDON_READY = "SeldonDeploymentReady"
 READY = "Ready"
-CONDITION_TYPES = (CREDENTIALS_READY, SELDON_READY, READY)
 
 
 @dataclass(frozen=True)
