@@ -1,16 +1,19 @@
 """Thin kopf adapters: watch events feed the informer's stores and wake the parents they concern.
 
 kopf here is the watcher (listing, watching, re-connecting, login); the reconcile decides everything.
-Only index and event handlers are used, so kopf keeps no progress state on our objects: it writes
-nothing. Every handler is `async def`: it runs on the event loop, as the stores and the queue need.
+Only event handlers are used, so kopf keeps no progress state on our objects: it writes nothing. Every
+handler is `async def`: it runs on the event loop, as the stores and the queue need.
 
-Each watched kind has an index handler (kopf calls those for every listed object before any other
-handler: that is how the stores are known whole before the first reconcile) and an event handler that
-sees deletions (index handlers do not) and, the first time it runs, marks the stores synced.
+The stores are primed by one LIST per kind in the startup handler, which kopf completes before it
+starts watching: so the first reconcile reads whole stores, and kopf's own initial listing then
+replays versions the stores already hold, which wake nothing. (kopf's index handlers would also hold
+reconciles until every kind is listed, but their readiness check costs time quadratic in the number
+of objects: 47 s to restart over 1,000 parents.)
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections import Counter, defaultdict
@@ -19,9 +22,9 @@ from typing import Any
 
 import kopf
 
-from . import labels, metrics, seldon
-from .informer import Informer, Key, ObjectKey, Store
-from .kube import InformedCluster, KubeCluster, load_configuration
+from . import metrics, seldon
+from .informer import Informer, Key, ObjectKey, Store, secrets_label_selector
+from .kube import InformedCluster, KubeCluster, list_watched, load_configuration
 from .reconcile import Outcome, Reconciler, WriteKind
 from .settings import OperatorSettings
 from .spec import GROUP, PLURAL, VERSION
@@ -89,9 +92,10 @@ def configure(settings: kopf.OperatorSettings, operator: OperatorSettings) -> No
     settings.watching.client_timeout = 330
     settings.watching.connect_timeout = 10
     settings.networking.request_timeout = 30
-    if operator.require_credentials_label:
+    selector = secrets_label_selector(operator)
+    if selector:
         # Server-side: only opted-in Secrets and the ones we generate ever reach this process.
-        settings.watching.label_selectors["v1", "secrets"] = labels.CREDENTIALS_KEY
+        settings.watching.label_selectors["v1", "secrets"] = selector
 
 
 @kopf.on.login(registry=registry)
@@ -105,8 +109,8 @@ def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
 async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
     runtime: Runtime = memo["runtime"]
     configure(settings, runtime.settings)
-    cluster = InformedCluster(runtime.informer, KubeCluster(load_configuration()))
-    reconciler = Reconciler(cluster, runtime.settings)
+    kube = KubeCluster(load_configuration())
+    reconciler = Reconciler(InformedCluster(runtime.informer, kube), runtime.settings)
 
     async def process(key: Key) -> None:
         with metrics.RECONCILE_SECONDS.time():
@@ -126,6 +130,18 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     queue = runtime.queue = WorkQueue(process, workers=runtime.settings.workers)
     metrics.QUEUE_DEPTH.set_function(lambda: queue.depth)
     metrics.serve(runtime.settings.metrics_port)
+    informer = runtime.informer
+    for store in (informer.parents, informer.seldon_deployments, informer.secrets):
+        for obj in await asyncio.to_thread(list_watched, kube, store.name, runtime.settings):
+            informer.changed(store, obj)
+    for key in informer.mark_synced():
+        runtime.wake(key)
+    log.info(
+        "caches synced: %d parents, %d SeldonDeployments, %d Secrets",
+        len(informer.parents),
+        len(informer.seldon_deployments),
+        len(informer.secrets),
+    )
     queue.start()
 
 
@@ -136,68 +152,32 @@ async def cleanup(memo: kopf.Memo, **_: Any) -> None:
         await runtime.queue.stop()
 
 
-def changed(runtime: Runtime, store: Store, body: kopf.Body) -> dict[str, Any]:
-    for key, source, version in runtime.informer.changed(store, body):
-        if store is runtime.informer.seldon_deployments:
-            runtime.seldon_changed_at.setdefault(key, time.monotonic())
-        runtime.wake(key, source, version)
-    return {}  # kopf's own index stays empty: the informer's stores are the cache
-
-
-def event(runtime: Runtime, store: Store, type: str | None, body: kopf.Body) -> None:
-    if not runtime.informer.synced:
-        for key in runtime.informer.mark_synced():
-            runtime.wake(key)
-        log.info(
-            "caches synced: %d parents, %d SeldonDeployments, %d Secrets",
-            len(runtime.informer.parents),
-            len(runtime.informer.seldon_deployments),
-            len(runtime.informer.secrets),
-        )
+def on_event(runtime: Runtime, store: Store, type: str | None, body: kopf.Body) -> None:
     if type == "DELETED":
         if store is runtime.informer.parents:
             runtime.forget_parent((body["metadata"]["namespace"], body["metadata"]["name"]))
         for key in runtime.informer.deleted(store, body):
             runtime.wake(key)
+        return
+    for key, source, version in runtime.informer.changed(store, body):
+        if store is runtime.informer.seldon_deployments:
+            runtime.seldon_changed_at.setdefault(key, time.monotonic())
+        runtime.wake(key, source, version)
 
 
-def _unsynced_or_deleted(type: str | None, memo: kopf.Memo, **_: Any) -> bool:
-    # Additions and changes are handled by the index handlers; this spares kopf a call per event.
-    runtime: Runtime = memo["runtime"]
-    return type == "DELETED" or not runtime.informer.synced
-
-
-@kopf.index(GROUP, VERSION, PLURAL, registry=registry)
-async def parent_indexed(body: kopf.Body, memo: kopf.Memo, **_: Any) -> dict[str, Any]:
-    runtime: Runtime = memo["runtime"]
-    return changed(runtime, runtime.informer.parents, body)
-
-
-@kopf.on.event(GROUP, VERSION, PLURAL, registry=registry, when=_unsynced_or_deleted)
+@kopf.on.event(GROUP, VERSION, PLURAL, registry=registry)
 async def parent_event(type: str | None, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
     runtime: Runtime = memo["runtime"]
-    event(runtime, runtime.informer.parents, type, body)
+    on_event(runtime, runtime.informer.parents, type, body)
 
 
-@kopf.index(seldon.GROUP, seldon.VERSION, seldon.PLURAL, registry=registry)
-async def seldon_indexed(body: kopf.Body, memo: kopf.Memo, **_: Any) -> dict[str, Any]:
-    runtime: Runtime = memo["runtime"]
-    return changed(runtime, runtime.informer.seldon_deployments, body)
-
-
-@kopf.on.event(seldon.GROUP, seldon.VERSION, seldon.PLURAL, registry=registry, when=_unsynced_or_deleted)
+@kopf.on.event(seldon.GROUP, seldon.VERSION, seldon.PLURAL, registry=registry)
 async def seldon_event(type: str | None, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
     runtime: Runtime = memo["runtime"]
-    event(runtime, runtime.informer.seldon_deployments, type, body)
+    on_event(runtime, runtime.informer.seldon_deployments, type, body)
 
 
-@kopf.index("v1", "secrets", registry=registry)
-async def secret_indexed(body: kopf.Body, memo: kopf.Memo, **_: Any) -> dict[str, Any]:
-    runtime: Runtime = memo["runtime"]
-    return changed(runtime, runtime.informer.secrets, body)
-
-
-@kopf.on.event("v1", "secrets", registry=registry, when=_unsynced_or_deleted)
+@kopf.on.event("v1", "secrets", registry=registry)
 async def secret_event(type: str | None, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
     runtime: Runtime = memo["runtime"]
-    event(runtime, runtime.informer.secrets, type, body)
+    on_event(runtime, runtime.informer.secrets, type, body)

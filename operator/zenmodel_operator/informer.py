@@ -1,8 +1,8 @@
 """In-memory stores fed by the watches kopf already holds, so the reconcile reads without a GET.
 
 The traps of any informer, and how each is met here:
-- A partial list at startup: nothing is reconciled until kopf reports every watched kind listed
-  (`mark_synced`, see handlers); then every parent is reconciled once, against complete stores.
+- A partial list at startup: the stores are primed by a whole LIST of each kind before anything is
+  reconciled (`mark_synced`, see handlers); then every parent is reconciled once, against them.
 - A stale read after our own write: the apiserver's answer to each write is written through into its
   store, and a watch event never replaces a newer object with an older one.
 - Echoes of our own writes: an event carrying the resourceVersion we just wrote is no news.
@@ -20,6 +20,7 @@ from typing import Any
 
 from . import labels, seldon
 from .render import rclone_secret_name
+from .settings import OperatorSettings
 from .spec import API_VERSION, KIND
 
 Key = tuple[str, str]  # (namespace, name)
@@ -51,6 +52,11 @@ def slim(obj: Mapping[str, Any]) -> dict[str, Any]:
 def key_of(obj: Mapping[str, Any]) -> Key:
     meta = obj["metadata"]
     return str(meta.get("namespace") or ""), str(meta["name"])
+
+
+def secrets_label_selector(settings: OperatorSettings) -> str | None:
+    """Which Secrets are watched (and so may be read): opted-in ones and ours, unless told otherwise."""
+    return labels.CREDENTIALS_KEY if settings.require_credentials_label else None
 
 
 def source_secret_name(parent: Mapping[str, Any]) -> str | None:

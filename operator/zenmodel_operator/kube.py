@@ -14,11 +14,13 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
+from kopf._cogs.structs.references import NamespaceName, match_namespace, select_specific_namespaces
 from kubernetes import client, config
 
 from . import __version__, seldon
-from .informer import Informer
+from .informer import Informer, secrets_label_selector
 from .reconcile import ApplyRejected, Event, now_rfc3339
+from .settings import OperatorSettings
 from .spec import API_VERSION, KIND, PLURAL
 
 FIELD_MANAGER = "zenmodel-operator"
@@ -173,9 +175,56 @@ class InformedCluster:
         return live
 
     async def apply_status(self, parent: Mapping[str, Any], status: Mapping[str, Any]) -> Mapping[str, Any]:
-        live = await asyncio.to_thread(self.kube.apply_status, parent, status)
+        try:
+            live = await asyncio.to_thread(self.kube.apply_status, parent, status)
+        except ApiError as error:
+            if error.status == 404:
+                # Deleted between our startup LIST and kopf's, so no watch event will say so.
+                self.informer.deleted(self.informer.parents, parent)
+            raise
         self.informer.wrote(live)
         return live
 
     async def post_event(self, parent: Mapping[str, Any], event: Event) -> None:
         await asyncio.to_thread(self.kube.post_event, parent, event)
+
+
+_LISTED = {  # informer store -> what it holds
+    "parents": (API_VERSION, PLURAL),
+    "seldondeployments": (seldon.API_VERSION, seldon.PLURAL),
+    "secrets": ("v1", "secrets"),
+}
+
+
+def list_watched(kube: KubeCluster, store_name: str, settings: OperatorSettings) -> list[dict[str, Any]]:
+    """Every object of one watched kind, as kopf watches it: the same namespaces (kopf's own pattern
+    matching), and for Secrets the same label selector. A kind not served (no CRD yet) lists empty."""
+    api_version, plural = _LISTED[store_name]
+    prefix = "/api/v1" if api_version == "v1" else f"/apis/{api_version}"
+    selector = secrets_label_selector(settings) if plural == "secrets" else None
+    query = [("labelSelector", selector)] if selector else []
+    patterns = settings.namespaces
+    exact = select_specific_namespaces(patterns)
+    paths = (
+        [f"{prefix}/namespaces/{namespace}/{plural}" for namespace in sorted(exact)]
+        if patterns and len(exact) == len(patterns)
+        else [f"{prefix}/{plural}"]  # globs need the cluster-wide list (and the chart's cluster scope)
+    )
+    items: list[dict[str, Any]] = []
+    for path in paths:
+        try:
+            listed = kube.request("GET", path, query=query)
+        except ApiError as error:
+            if error.status != 404:
+                raise
+            continue
+        # A list's items of built-in kinds come without apiVersion and kind; a watch event's have them.
+        kind = str(listed.get("kind", "")).removesuffix("List")
+        items.extend({"apiVersion": api_version, "kind": kind, **item} for item in listed.get("items") or [])
+    if patterns and len(exact) != len(patterns):
+        items = [
+            item
+            for item in items
+            if any(match_namespace(NamespaceName(item["metadata"]["namespace"]), p) for p in patterns)
+        ]
+    return items
