@@ -174,9 +174,6 @@ class Informer:
             return []  # the garbage collector takes the children
         return self._dependents(store, obj)
 
-    def referencing(self, namespace: str, secret_name: str) -> set[str]:
-        return set(self._referenced_by.get((namespace, secret_name), ()))
-
     def _dependents(self, store: Store, obj: Mapping[str, Any]) -> list[Key]:
         namespace, name = key_of(obj)
         if store is self.parents:

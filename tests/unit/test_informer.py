@@ -87,11 +87,11 @@ def test_the_index_follows_a_changed_reference_and_a_deleted_parent() -> None:
     informer = Informer()
     informer.changed(informer.parents, parent("a", 1))
     informer.changed(informer.parents, parent("a", 2, secret="new-creds"))
-    assert informer.referencing("models", "s3-creds") == set()
-    assert informer.referencing("models", "new-creds") == {"a"}
-    assert informer.deleted(informer.parents, parent("a", 3, secret="new-creds")) == []
-    assert informer.referencing("models", "new-creds") == set()
+    assert woken(informer, "secrets", secret("s3-creds", 3)) == []
+    assert woken(informer, "secrets", secret("new-creds", 4)) == [("models", "a")]
+    assert informer.deleted(informer.parents, parent("a", 5, secret="new-creds")) == []
     assert informer.parents.get("models", "a") is None
+    assert woken(informer, "secrets", secret("new-creds", 6)) == []
 
 
 def test_a_deleted_child_or_source_wakes_its_parents() -> None:
