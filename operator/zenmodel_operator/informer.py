@@ -71,7 +71,8 @@ class Store:
     """Objects of one kind by (namespace, name), as last reported by the watch or by our own write.
 
     Each is kept as compact JSON and parsed when read: a reconcile reads four small objects, while a
-    parsed object costs ten times its JSON in memory and gives the garbage collector more to walk.
+    parsed object costs about seven times its JSON in memory (5.7 KB against 0.8 KB for our
+    SeldonDeployment) and gives the garbage collector more to walk.
     """
 
     def __init__(self, name: str) -> None:
