@@ -118,7 +118,7 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
                 outcome = await reconciler.reconcile(*key)
             except Exception:
                 metrics.RECONCILES.labels(result="error").inc()
-                runtime.arrived_during.pop(key, None)  # the retry reads the stores afresh
+                runtime.settle(key)  # news that arrived meanwhile is worth trying now, not after the backoff
                 raise
         metrics.RECONCILES.labels(result="success").inc()
         if outcome is None:
