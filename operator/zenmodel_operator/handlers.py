@@ -132,8 +132,10 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     metrics.serve(runtime.settings.metrics_port)
     informer = runtime.informer
     for store in (informer.parents, informer.seldon_deployments, informer.secrets):
-        for obj in await asyncio.to_thread(list_watched, kube, store.name, runtime.settings):
-            informer.changed(store, obj)
+        pages = list_watched(kube, store.name, runtime.settings)
+        while (page := await asyncio.to_thread(next, pages, None)) is not None:
+            for obj in page:
+                informer.changed(store, obj)
     for key in informer.mark_synced():
         runtime.wake(key)
     log.info(

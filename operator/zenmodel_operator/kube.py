@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from kopf._cogs.structs.references import NamespaceName, match_namespace, select_specific_namespaces
@@ -189,6 +189,7 @@ class InformedCluster:
         await asyncio.to_thread(self.kube.post_event, parent, event)
 
 
+LIST_PAGE_SIZE = 250
 _LISTED = {  # informer store -> what it holds
     "parents": (API_VERSION, PLURAL),
     "seldondeployments": (seldon.API_VERSION, seldon.PLURAL),
@@ -196,35 +197,44 @@ _LISTED = {  # informer store -> what it holds
 }
 
 
-def list_watched(kube: KubeCluster, store_name: str, settings: OperatorSettings) -> list[dict[str, Any]]:
+def list_watched(
+    kube: KubeCluster, store_name: str, settings: OperatorSettings
+) -> Iterator[list[dict[str, Any]]]:
     """Every object of one watched kind, as kopf watches it: the same namespaces (kopf's own pattern
-    matching), and for Secrets the same label selector. A kind not served (no CRD yet) lists empty."""
+    matching), and for Secrets the same label selector. A kind not served (no CRD yet) lists empty.
+
+    Page by page, so that no more than a page is ever parsed at once."""
     api_version, plural = _LISTED[store_name]
     prefix = "/api/v1" if api_version == "v1" else f"/apis/{api_version}"
     selector = secrets_label_selector(settings) if plural == "secrets" else None
-    query = [("labelSelector", selector)] if selector else []
     patterns = settings.namespaces
     exact = select_specific_namespaces(patterns)
+    globbed = bool(patterns) and len(exact) != len(patterns)
     paths = (
-        [f"{prefix}/namespaces/{namespace}/{plural}" for namespace in sorted(exact)]
-        if patterns and len(exact) == len(patterns)
-        else [f"{prefix}/{plural}"]  # globs need the cluster-wide list (and the chart's cluster scope)
+        [f"{prefix}/{plural}"]  # globs need the cluster-wide list (and the chart's cluster scope)
+        if not patterns or globbed
+        else [f"{prefix}/namespaces/{namespace}/{plural}" for namespace in sorted(exact)]
     )
-    items: list[dict[str, Any]] = []
     for path in paths:
-        try:
-            listed = kube.request("GET", path, query=query)
-        except ApiError as error:
-            if error.status != 404:
-                raise
-            continue
-        # A list's items of built-in kinds come without apiVersion and kind; a watch event's have them.
-        kind = str(listed.get("kind", "")).removesuffix("List")
-        items.extend({"apiVersion": api_version, "kind": kind, **item} for item in listed.get("items") or [])
-    if patterns and len(exact) != len(patterns):
-        items = [
-            item
-            for item in items
-            if any(match_namespace(NamespaceName(item["metadata"]["namespace"]), p) for p in patterns)
-        ]
-    return items
+        token = ""
+        while True:
+            query = [("limit", str(LIST_PAGE_SIZE))]
+            query += [("labelSelector", selector)] if selector else []
+            query += [("continue", token)] if token else []
+            try:
+                listed = kube.request("GET", path, query=query)
+            except ApiError as error:
+                if error.status != 404:
+                    raise
+                break
+            # A list's items of built-in kinds come without apiVersion and kind; a watch event's have them.
+            kind = str(listed.get("kind", "")).removesuffix("List")
+            yield [
+                {"apiVersion": api_version, "kind": kind, **item}
+                for item in listed.get("items") or []
+                if not globbed
+                or any(match_namespace(NamespaceName(item["metadata"]["namespace"]), p) for p in patterns)
+            ]
+            token = str((listed.get("metadata") or {}).get("continue") or "")
+            if not token:
+                break
