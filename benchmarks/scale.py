@@ -31,12 +31,14 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+from kubernetes import client, config
 from prometheus_client.parser import text_string_to_metric_families
 
 from support.localcluster import LocalCluster
 from support.objects import s3_secret, zmd
 from support.operator_process import OperatorProcess
 from zenmodel_operator import seldon
+from zenmodel_operator.kube import KubeCluster
 from zenmodel_operator.reconcile import Snapshot, decode_source_secret, now_rfc3339, plan
 from zenmodel_operator.settings import OperatorSettings
 from zenmodel_operator.status import derive_status
@@ -393,9 +395,50 @@ async def propagation(api: Api, namespace: str, parent_names: list[str]) -> tupl
     return operator_ms, poll_ms
 
 
+async def carriers(api: Api, kube: KubeCluster, namespace: str, writes: int) -> None:
+    """The same server-side applies through the operator's carrier (the official client's blocking calls
+    in threads) and through aiohttp, `WORKERS` at a time: wall time and this process's CPU per write."""
+
+    def secret(carrier: str, i: int) -> dict[str, Any]:
+        return {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": f"{carrier}-{i:05d}", "namespace": namespace},
+            "data": {"KEY": base64.b64encode(f"value-{i}".encode()).decode()},
+        }
+
+    async def official(i: int) -> None:
+        await asyncio.to_thread(kube.apply, secret("official", i))
+
+    async def bare(i: int) -> None:
+        await api.apply(f"/api/v1/namespaces/{namespace}/secrets/bare-{i:05d}", secret("bare", i))
+
+    async def gated(write: Callable[[int], Awaitable[None]], gate: asyncio.Semaphore, i: int) -> None:
+        async with gate:
+            await write(i)
+
+    for name, write in (("official client in threads", official), ("aiohttp", bare)):
+        gate = asyncio.Semaphore(WORKERS)
+        wall, cpu = time.monotonic(), time.process_time()
+        await asyncio.gather(*(gated(write, gate, i) for i in range(writes)))
+        wall, cpu = time.monotonic() - wall, time.process_time() - cpu
+        print(
+            f"carrier, {writes} server-side applies: {name}: {wall:.1f} s, "
+            f"{1000 * cpu / writes:.2f} ms of client CPU per write",
+            flush=True,
+        )
+
+
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, max(0, round(q * len(ordered)) - 1))]
+
+
+def kube_client(cluster: LocalCluster) -> client.ApiClient:
+    """The operator's own carrier, configured from the cluster's kubeconfig."""
+    configuration = client.Configuration()
+    config.load_kube_config(str(cluster.kubeconfig), client_configuration=configuration)  # type: ignore[no-untyped-call]
+    return client.ApiClient(configuration)
 
 
 def verdict(ok: bool) -> str:
@@ -407,10 +450,11 @@ async def run(
 ) -> None:
     api = Api(cluster.server, cluster.pki)
     try:
-        for namespace in ("bare", "op"):
+        for namespace in ("bare", "op", "carrier"):
             cluster.kubectl("create", "namespace", namespace)
             await api.call("POST", f"/api/v1/namespaces/{namespace}/secrets", s3_secret(namespace))
 
+        await carriers(api, KubeCluster(kube_client(cluster)), "carrier", 500)
         bare_names = names("bare", 0, objects)
         bare = BareClient(cluster, "bare", bare_names)
         bare_s = await converge(api, "bare", bare_names, timeout=600, bare=bare)
