@@ -13,7 +13,8 @@ import yaml
 
 from . import settings as operator_settings
 from .crd import render_crd_yaml
-from .reconcile import Observed, decode_source_secret, plan, source_secret_name
+from .informer import source_secret_name
+from .reconcile import Snapshot, decode_source_secret, plan
 from .spec import API_VERSION, KIND, NAME_RULE
 
 REDACTED = "<redacted: pass --show-secrets to see>"
@@ -63,7 +64,7 @@ def render_documents(
         source_name = source_secret_name(parent)
         source = secrets.get((meta["namespace"], source_name)) or secrets.get((None, source_name))
         result = plan(
-            Observed(
+            Snapshot(
                 parent=parent,
                 seldon=None,
                 rclone_secret=None,
@@ -71,12 +72,11 @@ def render_documents(
             ),
             settings,
         )
-        observation = result.observation
-        if observation.spec is None:
-            raise RenderError(f"{KIND} {name}: {observation.spec_error}")
-        if observation.credentials is not None and not observation.credentials.ok:
+        if result.spec is None:
+            raise RenderError(f"{KIND} {name}: {result.spec_error}")
+        if result.credentials is not None and not result.credentials.ok:
             raise RenderError(
-                f"{KIND} {name}: credentials: {observation.credentials.reason}: {observation.credentials.message}"
+                f"{KIND} {name}: credentials: {result.credentials.reason}: {result.credentials.message}"
             )
         if result.secret is not None:
             secret = result.secret

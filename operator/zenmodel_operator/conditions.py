@@ -14,7 +14,6 @@ from typing import Any
 CREDENTIALS_READY = "CredentialsReady"
 SELDON_READY = "SeldonDeploymentReady"
 READY = "Ready"
-CONDITION_TYPES = (CREDENTIALS_READY, SELDON_READY, READY)
 
 
 class Reason(StrEnum):

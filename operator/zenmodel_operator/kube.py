@@ -1,4 +1,5 @@
-"""The Kubernetes API, as the reconcile needs it: reads, server-side apply under one field manager, Events.
+"""The Kubernetes API, as the reconcile needs it: server-side apply under one field manager, and Events.
+Reads come from the informer's stores (`InformedCluster`), never from a GET.
 
 Requests go through the official client's ApiClient (its kubeconfig / in-cluster loading and auth), but
 bodies stay plain dicts: the operator writes exactly the JSON it rendered. Errors become `ApiError`,
@@ -7,17 +8,20 @@ whose text never carries a Secret's body.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import urllib3
+from kopf._cogs.structs.references import NamespaceName, match_namespace, select_specific_namespaces
 from kubernetes import client, config
 
-from . import __version__
+from . import __version__, seldon
+from .informer import Informer, secrets_label_selector
 from .reconcile import ApplyRejected, Event, now_rfc3339
-from .render import SELDON_API_VERSION, SELDON_PLURAL
+from .settings import OperatorSettings
 from .spec import API_VERSION, KIND, PLURAL
 
 FIELD_MANAGER = "zenmodel-operator"
@@ -53,12 +57,12 @@ def _object_path(api_version: str, plural: str, namespace: str, name: str) -> st
 
 _PLURALS = {
     ("v1", "Secret"): "secrets",
-    (SELDON_API_VERSION, "SeldonDeployment"): SELDON_PLURAL,
+    (seldon.API_VERSION, seldon.KIND): seldon.PLURAL,
 }
 
 
 class KubeCluster:
-    """`reconcile.Cluster` over the real API."""
+    """The writes of `reconcile.Cluster` over the real API, as blocking calls of the official client."""
 
     def __init__(self, api: client.ApiClient) -> None:
         self.api = api
@@ -71,8 +75,8 @@ class KubeCluster:
         query: list[tuple[str, str]] | None = None,
         body: Mapping[str, Any] | None = None,
         content_type: str = "application/json",
-    ) -> dict[str, Any] | None:
-        """One API call; None for 404 on reads. Secret bodies never reach an error's text."""
+    ) -> dict[str, Any]:
+        """One API call. Secret bodies never reach an error's text."""
         _, url, headers, serialized, _ = self.api.param_serialize(
             method=method,
             resource_path=path,
@@ -86,8 +90,6 @@ class KubeCluster:
         )
         response.read()  # type: ignore[no-untyped-call]
         status = int(response.status)
-        if status == 404 and method == "GET":
-            return None
         payload: dict[str, Any] = json.loads(response.data or b"{}")
         if status >= 400:
             message = (
@@ -112,29 +114,20 @@ class KubeCluster:
             return False
         return int(response.status) == 200
 
-    def get_parent(self, namespace: str, name: str) -> dict[str, Any] | None:
-        return self.request("GET", _object_path(API_VERSION, PLURAL, namespace, name))
-
-    def get_seldon_deployment(self, namespace: str, name: str) -> dict[str, Any] | None:
-        return self.request("GET", _object_path(SELDON_API_VERSION, SELDON_PLURAL, namespace, name))
-
-    def get_secret(self, namespace: str, name: str) -> dict[str, Any] | None:
-        return self.request("GET", _object_path("v1", "secrets", namespace, name))
-
     def apply(self, obj: Mapping[str, Any]) -> dict[str, Any]:
         meta = obj["metadata"]
         plural = _PLURALS[(obj["apiVersion"], obj["kind"])]
         path = _object_path(obj["apiVersion"], plural, meta["namespace"], meta["name"])
         return self._apply(path, obj)
 
-    def remove_foreign_keys(self, patch: Mapping[str, Any]) -> bool:
-        """Applies a `drift.removal_patch`; False if the object changed since it was read (409), as its
+    def remove_foreign_keys(self, patch: Mapping[str, Any]) -> dict[str, Any] | None:
+        """Applies a `drift.removal_patch`; None if the object changed since it was read (409), as its
         watch event then brings the key back with the newer object."""
         meta = patch["metadata"]
         plural = _PLURALS[(patch["apiVersion"], patch["kind"])]
         path = _object_path(patch["apiVersion"], plural, meta["namespace"], meta["name"])
         try:
-            self.request(
+            return self.request(
                 "PATCH",
                 path,
                 query=[("fieldManager", FIELD_MANAGER)],
@@ -143,11 +136,10 @@ class KubeCluster:
             )
         except ApiError as error:
             if error.status == 409:
-                return False
+                return None
             raise
-        return True
 
-    def apply_status(self, parent: Mapping[str, Any], status: Mapping[str, Any]) -> None:
+    def apply_status(self, parent: Mapping[str, Any], status: Mapping[str, Any]) -> dict[str, Any]:
         meta = parent["metadata"]
         body = {
             "apiVersion": API_VERSION,
@@ -155,18 +147,18 @@ class KubeCluster:
             "metadata": {"name": meta["name"], "namespace": meta["namespace"]},
             "status": dict(status),
         }
-        self._apply(_object_path(API_VERSION, PLURAL, meta["namespace"], meta["name"]) + "/status", body)
+        return self._apply(
+            _object_path(API_VERSION, PLURAL, meta["namespace"], meta["name"]) + "/status", body
+        )
 
     def _apply(self, path: str, body: Mapping[str, Any]) -> dict[str, Any]:
-        result = self.request(
+        return self.request(
             "PATCH",
             path,
             query=[("fieldManager", FIELD_MANAGER), ("force", "true")],
             body=body,
             content_type="application/apply-patch+yaml",
         )
-        assert result is not None  # only reads answer None
-        return result
 
     def post_event(self, parent: Mapping[str, Any], event: Event) -> None:
         meta = parent["metadata"]
@@ -195,3 +187,99 @@ class KubeCluster:
             "count": 1,
         }
         self.request("POST", f"/api/v1/namespaces/{meta['namespace']}/events", body=body)
+
+
+class InformedCluster:
+    """`reconcile.Cluster`: reads from the informer's stores, writes through the official client in a
+    thread (its calls block), and writes each answer through into the stores, so the next read is never
+    older than our own write."""
+
+    def __init__(self, informer: Informer, kube: KubeCluster) -> None:
+        self.informer = informer
+        self.kube = kube
+
+    def get_parent(self, namespace: str, name: str) -> Mapping[str, Any] | None:
+        return self.informer.parents.get(namespace, name)
+
+    def get_seldon_deployment(self, namespace: str, name: str) -> Mapping[str, Any] | None:
+        return self.informer.seldon_deployments.get(namespace, name)
+
+    def get_secret(self, namespace: str, name: str) -> Mapping[str, Any] | None:
+        return self.informer.secrets.get(namespace, name)
+
+    async def apply(self, obj: Mapping[str, Any]) -> Mapping[str, Any]:
+        live = await asyncio.to_thread(self.kube.apply, obj)
+        self.informer.wrote(live)
+        return live
+
+    async def remove_foreign_keys(self, patch: Mapping[str, Any]) -> bool:
+        live = await asyncio.to_thread(self.kube.remove_foreign_keys, patch)
+        if live is None:
+            return False
+        self.informer.wrote(live)
+        return True
+
+    async def apply_status(self, parent: Mapping[str, Any], status: Mapping[str, Any]) -> Mapping[str, Any]:
+        try:
+            live = await asyncio.to_thread(self.kube.apply_status, parent, status)
+        except ApiError as error:
+            if error.status == 404:
+                # Deleted between our startup LIST and kopf's, so no watch event will say so.
+                self.informer.deleted(self.informer.parents, parent)
+            raise
+        self.informer.wrote(live)
+        return live
+
+    async def post_event(self, parent: Mapping[str, Any], event: Event) -> None:
+        await asyncio.to_thread(self.kube.post_event, parent, event)
+
+
+LIST_PAGE_SIZE = 250
+_LISTED = {  # informer store -> what it holds
+    "parents": (API_VERSION, PLURAL),
+    "seldondeployments": (seldon.API_VERSION, seldon.PLURAL),
+    "secrets": ("v1", "secrets"),
+}
+
+
+def list_watched(
+    kube: KubeCluster, store_name: str, settings: OperatorSettings
+) -> Iterator[list[dict[str, Any]]]:
+    """Every object of one watched kind, as kopf watches it: the same namespaces (kopf's own pattern
+    matching), and for Secrets the same label selector. A kind not served (no CRD yet) lists empty.
+
+    Page by page, so that no more than a page is ever parsed at once."""
+    api_version, plural = _LISTED[store_name]
+    prefix = "/api/v1" if api_version == "v1" else f"/apis/{api_version}"
+    selector = secrets_label_selector(settings) if plural == "secrets" else None
+    patterns = settings.namespaces
+    exact = select_specific_namespaces(patterns)
+    globbed = bool(patterns) and len(exact) != len(patterns)
+    paths = (
+        [f"{prefix}/{plural}"]  # globs need the cluster-wide list (and the chart's cluster scope)
+        if not patterns or globbed
+        else [f"{prefix}/namespaces/{namespace}/{plural}" for namespace in sorted(exact)]
+    )
+    for path in paths:
+        token = ""
+        while True:
+            query = [("limit", str(LIST_PAGE_SIZE))]
+            query += [("labelSelector", selector)] if selector else []
+            query += [("continue", token)] if token else []
+            try:
+                listed = kube.request("GET", path, query=query)
+            except ApiError as error:
+                if error.status != 404:
+                    raise
+                break
+            # A list's items of built-in kinds come without apiVersion and kind; a watch event's have them.
+            kind = str(listed.get("kind", "")).removesuffix("List")
+            yield [
+                {"apiVersion": api_version, "kind": kind, **item}
+                for item in listed.get("items") or []
+                if not globbed
+                or any(match_namespace(NamespaceName(item["metadata"]["namespace"]), p) for p in patterns)
+            ]
+            token = str((listed.get("metadata") or {}).get("continue") or "")
+            if not token:
+                break

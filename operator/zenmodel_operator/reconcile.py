@@ -1,24 +1,28 @@
 """The one level-based reconcile: given a parent and what exists, converge.
 
 Create, update, resume, child events, credential events and drift all come here with just a key. `plan`
-is pure (what to write and the status that results); `Reconciler` reads the world, applies the plan and
-writes only what differs, so a converged object costs no writes at all.
+is pure (what to write, and what was decided for the status); `Reconciler` takes a `Snapshot` of what
+exists (from the informer's stores: no GETs), applies the plan and writes only what differs, so a
+converged object costs no API call at all.
 """
 
 from __future__ import annotations
 
 import base64
 import logging
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Any, Protocol
 
 from pydantic import ValidationError
 
 from . import credentials as creds
+from . import labels
 from .conditions import CREDENTIALS_READY, READY, SELDON_READY, Reason, find
 from .drift import removal_patch
+from .informer import source_secret_name
 from .render import (
     ParentRef,
     is_controlled_by,
@@ -31,7 +35,6 @@ from .settings import OperatorSettings
 from .spec import ZenModelDeploymentSpec, ZenModelDeploymentStatus
 from .status import CredentialsOutcome, Observation, derive_status, not_owned_message
 from .storage import InvalidModelURI, ModelLocation, parse_model_uri
-from .validation import field_path
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +45,9 @@ QUIET_REASONS = frozenset({Reason.CREATING, Reason.WAITING_FOR_CREDENTIALS})
 
 
 @dataclass(frozen=True)
-class Observed:
+class Snapshot:
+    """What exists for one parent, as the informer's stores hold it."""
+
     parent: Mapping[str, Any]
     seldon: Mapping[str, Any] | None
     rclone_secret: Mapping[str, Any] | None
@@ -58,32 +63,52 @@ class Event:
 
 @dataclass(frozen=True)
 class Plan:
+    """What to write, and what was decided on the way (the status is derived from it after the writes)."""
+
+    spec: ZenModelDeploymentSpec | None  # None: the spec did not validate
+    spec_error: str | None
+    credentials: CredentialsOutcome | None
+    conflict: bool  # a SeldonDeployment of the parent's name that we do not own
     secret: dict[str, Any] | None  # to apply; None: nothing to write
     seldon: dict[str, Any] | None
-    observation: Observation
     # Merge patches removing what others added to our children (see `drift`); written before applying.
     removals: tuple[dict[str, Any], ...] = ()
+
+    def observation(
+        self,
+        snapshot: Snapshot,
+        settings: OperatorSettings,
+        *,
+        seldon: Mapping[str, Any] | None,
+        apply_error: str | None = None,
+    ) -> Observation:
+        """The one place an `Observation` is built: the plan plus how its writes went."""
+        ref = ParentRef.of(snapshot.parent)
+        return Observation(
+            namespace=ref.namespace,
+            name=ref.name,
+            generation=int(snapshot.parent["metadata"].get("generation") or 0),
+            spec=self.spec,
+            spec_error=self.spec_error,
+            credentials=self.credentials,
+            seldon=seldon,
+            conflict=self.conflict,
+            apply_error=apply_error,
+            default_base_url=settings.ingress_base_url,
+        )
 
 
 def format_validation_error(error: ValidationError) -> str:
     """Names each failing field; pydantic's input values are left out (they could be anything)."""
-    return "; ".join(
-        f"{field_path(item['loc'])}: {item['msg']}"
-        if item["loc"]
-        else item["msg"]  # cross-field: self-naming
-        for item in error.errors(include_input=False, include_url=False)
-    )
-
-
-def source_secret_name(parent: Mapping[str, Any]) -> str | None:
-    """The referenced credentials Secret, read without validating the rest of the spec."""
-    ref = ((parent.get("spec") or {}).get("credentials") or {}).get("secretRef") or {}
-    name = ref.get("name")
-    return name if isinstance(name, str) and name else None
+    parts = []
+    for item in error.errors(include_input=False, include_url=False):
+        location = ".".join(str(p) for p in item["loc"]) or "spec"
+        parts.append(f"spec.{location}: {item['msg']}")
+    return "; ".join(parts)
 
 
 def _credentials(
-    observed: Observed,
+    snapshot: Snapshot,
     spec: ZenModelDeploymentSpec,
     location: ModelLocation,
     ref: ParentRef,
@@ -94,16 +119,27 @@ def _credentials(
             True, Reason.NOT_REQUIRED, f"{location.store.value}:// models need no credentials"
         ), None
     secret_name = rclone_secret_name(ref.name)
-    existing = observed.rclone_secret
+    existing = snapshot.rclone_secret
     if existing is not None and not is_controlled_by(existing, ref):
         return CredentialsOutcome(
             False, Reason.SECRET_CONFLICT, not_owned_message("Secret", secret_name)
+        ), None
+    ref_name = spec.credentials.secretRef.name if spec.credentials and spec.credentials.secretRef else None
+    if ref_name and snapshot.source_secret is None and settings.require_credentials_label:
+        # Only labelled Secrets are watched, so a missing one may exist unlabelled: the operator cannot
+        # tell (it never reads an unlabelled Secret), and a message naming both stays true either way.
+        return CredentialsOutcome(
+            False,
+            Reason.SECRET_NOT_FOUND,
+            f"Secret {ref_name!r} (credentials.secretRef) does not exist in the namespace or lacks the "
+            f"label {labels.CREDENTIALS_KEY}={labels.CREDENTIALS_OPTED_IN} that lets the operator read it",
+            secret_name if existing is not None else None,
         ), None
     try:
         config = creds.rclone_config(
             location,
             spec.credentials,
-            observed.source_secret,
+            snapshot.source_secret,
             require_opt_in=settings.require_credentials_label,
         )
     except creds.CredentialsError as error:
@@ -119,35 +155,21 @@ def _credentials(
     ), config
 
 
-def plan(observed: Observed, settings: OperatorSettings) -> Plan:
-    parent = observed.parent
+def plan(snapshot: Snapshot, settings: OperatorSettings) -> Plan:
+    parent = snapshot.parent
     ref = ParentRef.of(parent)
-    meta = parent["metadata"]
-    base = Observation(
-        namespace=ref.namespace,
-        name=ref.name,
-        generation=int(meta.get("generation") or 0),
-        spec=None,
-        spec_error=None,
-        credentials=None,
-        seldon=None,
-        conflict=False,
-        apply_error=None,
-        default_base_url=settings.ingress_base_url,
-    )
     try:
         spec = ZenModelDeploymentSpec.model_validate(parent.get("spec") or {})
         location = parse_model_uri(spec.model.uri)
     except ValidationError as error:
-        return Plan(None, None, replace(base, spec_error=format_validation_error(error)))
+        return Plan(None, format_validation_error(error), None, False, None, None)
     except InvalidModelURI as error:
-        return Plan(None, None, replace(base, spec_error=f"spec.model.uri: {error}"))
+        return Plan(None, f"spec.model.uri: {error}", None, False, None, None)
 
-    conflict = observed.seldon is not None and not is_controlled_by(observed.seldon, ref)
-    outcome, config = _credentials(observed, spec, location, ref, settings)
-    observation = replace(base, spec=spec, credentials=outcome, conflict=conflict, seldon=observed.seldon)
+    conflict = snapshot.seldon is not None and not is_controlled_by(snapshot.seldon, ref)
+    outcome, config = _credentials(snapshot, spec, location, ref, settings)
     if conflict or not outcome.ok:
-        return Plan(None, None, observation)
+        return Plan(spec, None, outcome, conflict, None, None)
 
     desired_secret = render_rclone_secret(ref, config) if config is not None else None
     desired_seldon = render_seldon_deployment(
@@ -159,21 +181,19 @@ def plan(observed: Observed, settings: OperatorSettings) -> Plan:
     )
     secret_write = None
     if desired_secret is not None and not (
-        observed.rclone_secret is not None and is_subset(desired_secret, observed.rclone_secret)
+        snapshot.rclone_secret is not None and is_subset(desired_secret, snapshot.rclone_secret)
     ):
         secret_write = desired_secret
     seldon_write = None
-    if not (observed.seldon is not None and is_subset(desired_seldon, observed.seldon)):
+    if not (snapshot.seldon is not None and is_subset(desired_seldon, snapshot.seldon)):
         seldon_write = desired_seldon
-    live_children = ((desired_secret, observed.rclone_secret), (desired_seldon, observed.seldon))
+    live_children = ((desired_secret, snapshot.rclone_secret), (desired_seldon, snapshot.seldon))
     removals = tuple(
         patch
         for desired, live in live_children
         if desired is not None and live is not None and (patch := removal_patch(desired, live)) is not None
     )
-    return Plan(
-        secret_write, seldon_write, replace(observation, seldon=observed.seldon or desired_seldon), removals
-    )
+    return Plan(spec, None, outcome, False, secret_write, seldon_write, removals)
 
 
 def managed_status(status: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -217,15 +237,18 @@ class ApplyRejected(Exception):
 
 
 class Cluster(Protocol):
-    """What the reconcile needs of the Kubernetes API (see `kube.KubeCluster`)."""
+    """What the reconcile needs of the Kubernetes API (see `kube.InformedCluster`): reads from memory,
+    writes that answer with the object as written."""
 
-    def get_parent(self, namespace: str, name: str) -> dict[str, Any] | None: ...
-    def get_seldon_deployment(self, namespace: str, name: str) -> dict[str, Any] | None: ...
-    def get_secret(self, namespace: str, name: str) -> dict[str, Any] | None: ...
-    def apply(self, obj: Mapping[str, Any]) -> dict[str, Any]: ...
-    def remove_foreign_keys(self, patch: Mapping[str, Any]) -> bool: ...
-    def apply_status(self, parent: Mapping[str, Any], status: Mapping[str, Any]) -> None: ...
-    def post_event(self, parent: Mapping[str, Any], event: Event) -> None: ...
+    def get_parent(self, namespace: str, name: str) -> Mapping[str, Any] | None: ...
+    def get_seldon_deployment(self, namespace: str, name: str) -> Mapping[str, Any] | None: ...
+    def get_secret(self, namespace: str, name: str) -> Mapping[str, Any] | None: ...
+    async def apply(self, obj: Mapping[str, Any]) -> Mapping[str, Any]: ...
+    async def remove_foreign_keys(self, patch: Mapping[str, Any]) -> bool: ...
+    async def apply_status(
+        self, parent: Mapping[str, Any], status: Mapping[str, Any]
+    ) -> Mapping[str, Any]: ...
+    async def post_event(self, parent: Mapping[str, Any], event: Event) -> None: ...
 
 
 def now_rfc3339() -> str:
@@ -242,13 +265,33 @@ def decode_source_secret(secret: Mapping[str, Any]) -> creds.SourceSecret:
     )
 
 
+class WriteKind(StrEnum):
+    SECRET = "secret"  # noqa: S105 (a kind of write, not a password)
+    FOREIGN_KEYS_REMOVED = "foreign-keys-removed"  # what others added to a child (drift)
+    SELDON_DEPLOYMENT = "seldondeployment"
+    STATUS = "status"
+    EVENT = "event"
+
+
+@dataclass(frozen=True)
+class Write:
+    kind: WriteKind
+    event_reason: str | None = None  # for an Event: its reason
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.event_reason}" if self.event_reason else str(self.kind)
+
+
 @dataclass(frozen=True)
 class Outcome:
     """What one reconcile did, for metrics and tests."""
 
-    writes: Sequence[str]
+    writes: tuple[Write, ...]
     state: str | None
-    credentials_reason: str | None
+    credentials_reason: str | None  # why the credentials are unusable; None when they are fine
+
+    def wrote(self, kind: WriteKind) -> bool:
+        return any(write.kind is kind for write in self.writes)
 
 
 class Reconciler:
@@ -256,64 +299,61 @@ class Reconciler:
         self.cluster = cluster
         self.settings = settings
 
-    def observe(self, namespace: str, name: str) -> Observed | None:
+    def snapshot(self, namespace: str, name: str) -> Snapshot | None:
         parent = self.cluster.get_parent(namespace, name)
         if parent is None or parent["metadata"].get("deletionTimestamp"):
             return None  # gone or going: the garbage collector takes the children
         source_name = source_secret_name(parent)
         source = self.cluster.get_secret(namespace, source_name) if source_name else None
-        return Observed(
+        return Snapshot(
             parent=parent,
             seldon=self.cluster.get_seldon_deployment(namespace, name),
             rclone_secret=self.cluster.get_secret(namespace, rclone_secret_name(name)),
             source_secret=decode_source_secret(source) if source is not None else None,
         )
 
-    def reconcile(self, namespace: str, name: str) -> Outcome | None:
-        observed = self.observe(namespace, name)
-        if observed is None:
+    async def reconcile(self, namespace: str, name: str) -> Outcome | None:
+        snapshot = self.snapshot(namespace, name)
+        if snapshot is None:
             return None
-        result = plan(observed, self.settings)
-        observation = result.observation
-        writes: list[str] = []
-        created_seldon = None
+        decided = plan(snapshot, self.settings)
+        writes: list[Write] = []
+        seldon = snapshot.seldon
+        apply_error = None
         try:
-            for patch in result.removals:
-                if self.cluster.remove_foreign_keys(patch):
-                    writes.append(f"{str(patch['kind']).lower()}:removed-foreign-keys")
-            if result.secret is not None:
-                self.cluster.apply(result.secret)
-                writes.append("secret")
-            if result.seldon is not None:
-                live = self.cluster.apply(result.seldon)
-                writes.append("seldondeployment")
-                observation = replace(observation, seldon=live)
-                if observed.seldon is None:
-                    created_seldon = f"{namespace}/{name}"
+            for patch in decided.removals:
+                if await self.cluster.remove_foreign_keys(patch):
+                    writes.append(Write(WriteKind.FOREIGN_KEYS_REMOVED))
+            if decided.secret is not None:
+                await self.cluster.apply(decided.secret)
+                writes.append(Write(WriteKind.SECRET))
+            if decided.seldon is not None:
+                seldon = await self.cluster.apply(decided.seldon)
+                writes.append(Write(WriteKind.SELDON_DEPLOYMENT))
         except ApplyRejected as error:
-            observation = replace(observation, apply_error=str(error), seldon=observed.seldon)
+            apply_error = str(error)
+        observation = decided.observation(snapshot, self.settings, seldon=seldon, apply_error=apply_error)
 
-        previous = managed_status(observed.parent.get("status"))
+        previous = managed_status(snapshot.parent.get("status"))
         status = derive_status(observation, previous, now_rfc3339())
         if status != previous:
-            self.cluster.apply_status(observed.parent, status)
-            writes.append("status")
-        for event in events_for(previous, status, created_seldon=created_seldon):
+            await self.cluster.apply_status(snapshot.parent, status)
+            writes.append(Write(WriteKind.STATUS))
+        created = f"{namespace}/{name}" if snapshot.seldon is None and seldon is not None else None
+        for event in events_for(previous, status, created_seldon=created):
             try:
-                self.cluster.post_event(observed.parent, event)
+                await self.cluster.post_event(snapshot.parent, event)
             except Exception:
                 # Events are best effort (as client-go's recorder): the state they announce is in the
                 # status already, and failing here would retry a reconcile that has nothing left to do.
                 log.warning("could not post %s Event for %s/%s", event.reason, namespace, name, exc_info=True)
             else:
-                writes.append(f"event:{event.reason}")
+                writes.append(Write(WriteKind.EVENT, event.reason))
         if writes:
-            log.info("reconciled %s/%s: wrote %s", namespace, name, ", ".join(writes))
-        credentials = find(status.get("conditions") or [], CREDENTIALS_READY)
+            log.info("reconciled %s/%s: wrote %s", namespace, name, ", ".join(map(str, writes)))
+        credentials = decided.credentials
         return Outcome(
-            writes=writes,
+            writes=tuple(writes),
             state=status.get("state"),
-            credentials_reason=str(credentials["reason"])
-            if credentials and credentials["status"] == "False"
-            else None,
+            credentials_reason=str(credentials.reason) if credentials and not credentials.ok else None,
         )

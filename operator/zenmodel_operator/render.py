@@ -9,17 +9,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from . import labels
+from . import labels, seldon
 from .spec import API_VERSION, KIND, Implementation, ZenModelDeploymentSpec
 from .storage import ModelLocation
 from .validation import kubelet_literal
-
-SELDON_GROUP = "machinelearning.seldon.io"
-SELDON_VERSION = "v1"
-SELDON_PLURAL = "seldondeployments"
-SELDON_KIND = "SeldonDeployment"
-SELDON_API_VERSION = f"{SELDON_GROUP}/{SELDON_VERSION}"
-PREDICTOR_NAME = "default"
 
 # On the pod template, so a credentials rotation rolls the model pods (which read rclone's env once).
 CREDENTIALS_HASH_ANNOTATION = "zenml.io/credentials-hash"
@@ -131,14 +124,14 @@ def render_seldon_deployment(
 
     return _with_rendered_hash(
         {
-            "apiVersion": SELDON_API_VERSION,
-            "kind": SELDON_KIND,
+            "apiVersion": seldon.API_VERSION,
+            "kind": seldon.KIND,
             "metadata": _child_metadata(parent.name, parent, provenance_labels(spec)),
             "spec": {
                 "protocol": model.protocol.value,
                 "predictors": [
                     {
-                        "name": PREDICTOR_NAME,
+                        "name": seldon.PREDICTOR_NAME,
                         "replicas": spec.replicas,
                         "graph": graph,
                         "componentSpecs": [component],

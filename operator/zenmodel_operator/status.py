@@ -7,11 +7,10 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from . import seldon
 from .conditions import CREDENTIALS_READY, READY, SELDON_READY, Condition, Reason, merge_conditions
-from .render import PREDICTOR_NAME
-from .spec import Protocol, ZenModelDeploymentSpec
-
-SELDON_HTTP_PORT = 8000
+from .seldon import available_replicas
+from .spec import ZenModelDeploymentSpec
 
 
 class State(StrEnum):
@@ -21,29 +20,18 @@ class State(StrEnum):
     FAILED = "Failed"
 
 
-def prediction_path(protocol: Protocol, model_name: str) -> str:
-    """The path Seldon's executor serves for the protocol (the same behind the ingress and in-cluster)."""
-    match protocol:
-        case Protocol.SELDON:
-            return "/api/v1.0/predictions"
-        case Protocol.V2:
-            return f"/v2/models/{model_name}/infer"
-        case Protocol.TENSORFLOW:
-            return f"/v1/models/{model_name}:predict"
-
-
 def prediction_url(
     base_url: str | None, namespace: str, name: str, spec: ZenModelDeploymentSpec
 ) -> str | None:
     if not base_url:
         return None
-    path = prediction_path(spec.model.protocol, spec.model.name)
-    return f"{base_url.rstrip('/')}/seldon/{namespace}/{name}{path}"
+    return seldon.ingress_url(
+        base_url, namespace, name, seldon.prediction_path(spec.model.protocol, spec.model.name)
+    )
 
 
 def internal_url(namespace: str, name: str, spec: ZenModelDeploymentSpec) -> str:
-    path = prediction_path(spec.model.protocol, spec.model.name)
-    return f"http://{name}-{PREDICTOR_NAME}.{namespace}.svc.cluster.local:{SELDON_HTTP_PORT}{path}"
+    return seldon.internal_url(namespace, name, seldon.prediction_path(spec.model.protocol, spec.model.name))
 
 
 def not_owned_message(kind: str, name: str) -> str:
@@ -79,11 +67,6 @@ class Observation:
     default_base_url: str | None
 
 
-def available_replicas(seldon_status: Mapping[str, Any]) -> int:
-    deployments = seldon_status.get("deploymentStatus") or {}
-    return sum(int(d.get("availableReplicas") or 0) for d in deployments.values() if isinstance(d, Mapping))
-
-
 def seldon_condition(obs: Observation) -> tuple[State, Condition]:
     name = obs.name
     if obs.conflict:
@@ -108,14 +91,14 @@ def seldon_condition(obs: Observation) -> tuple[State, Condition]:
     seldon_status = obs.seldon.get("status") or {}
     state = seldon_status.get("state")
     description = seldon_status.get("description") or ""
-    if state == State.AVAILABLE:
+    if state == seldon.AVAILABLE:
         return State.AVAILABLE, Condition(
             SELDON_READY,
             True,
             Reason.AVAILABLE,
             description or f"SeldonDeployment {name} is available",
         )
-    if state == State.FAILED:
+    if state == seldon.FAILED:
         return State.FAILED, Condition(
             SELDON_READY,
             False,
@@ -123,7 +106,7 @@ def seldon_condition(obs: Observation) -> tuple[State, Condition]:
             description or f"Seldon Core reports {name} as failed",
         )
     # No status yet reads the same as Seldon's own "Creating", so Seldon's first report costs no write.
-    if state in (None, State.CREATING):
+    if state in (None, seldon.CREATING):
         replicas = obs.spec.replicas if obs.spec else 0
         message = (
             f"waiting for Seldon Core to roll out SeldonDeployment {name}: "
@@ -149,12 +132,12 @@ def credentials_condition(obs: Observation) -> Condition:
     return Condition(CREDENTIALS_READY, obs.credentials.ok, obs.credentials.reason, obs.credentials.message)
 
 
-def ready_condition(credentials: Condition, seldon: Condition, url: str | None, name: str) -> Condition:
-    if credentials.status and seldon.status:
+def ready_condition(credentials: Condition, seldon_ready: Condition, url: str | None, name: str) -> Condition:
+    if credentials.status and seldon_ready.status:
         return Condition(
             READY, True, Reason.AVAILABLE, f"model {name} is served" + (f" at {url}" if url else "")
         )
-    first_failure = credentials if not credentials.status else seldon
+    first_failure = credentials if not credentials.status else seldon_ready
     return Condition(READY, False, first_failure.reason, first_failure.message)
 
 
@@ -172,9 +155,9 @@ def derive_status(obs: Observation, previous: Mapping[str, Any], now: str) -> di
     spec = obs.spec
     base_url = (spec.ingress.baseURL if spec.ingress else None) or obs.default_base_url
     url = prediction_url(base_url, obs.namespace, obs.name, spec)
-    state, seldon = seldon_condition(obs)
+    state, seldon_ready = seldon_condition(obs)
     credentials = credentials_condition(obs)
-    ready = ready_condition(credentials, seldon, url, obs.name)
+    ready = ready_condition(credentials, seldon_ready, url, obs.name)
     owned_seldon = obs.seldon if not obs.conflict else None
     seldon_status = (owned_seldon or {}).get("status") or {}
     status: dict[str, Any] = {
@@ -183,7 +166,10 @@ def derive_status(obs: Observation, previous: Mapping[str, Any], now: str) -> di
         "replicas": spec.replicas,
         "availableReplicas": available_replicas(seldon_status),
         "conditions": merge_conditions(
-            previous.get("conditions") or [], [credentials, seldon, ready], generation=obs.generation, now=now
+            previous.get("conditions") or [],
+            [credentials, seldon_ready, ready],
+            generation=obs.generation,
+            now=now,
         ),
     }
     if url:

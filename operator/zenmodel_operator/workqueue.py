@@ -44,6 +44,7 @@ class WorkQueue(Generic[K]):
         self._tasks: list[asyncio.Task[None]] = []
 
     def add(self, key: K) -> None:
+        """Only on the event loop's thread: asyncio's queue is not thread-safe."""
         retry = self._retries.pop(key, None)
         if retry is not None:
             retry.cancel()  # an event is news: try now rather than at the backoff's end
@@ -52,6 +53,9 @@ class WorkQueue(Generic[K]):
         elif key not in self._waiting:
             self._waiting.add(key)
             self._queue.put_nowait(key)
+
+    def is_processing(self, key: K) -> bool:
+        return key in self._processing
 
     def forget(self, key: K) -> None:
         """The object is gone: drop its pending retry and backoff."""

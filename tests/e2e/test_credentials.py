@@ -453,6 +453,7 @@ class Failure:
     named: tuple[str, ...]  # what the condition's message must name
     fix: Fix
     rclone_keys: frozenset[str]  # of the rclone Secret after the fix
+    reason: str | None = None  # the reason reported, when it is not the case's name
 
 
 S3_REF = {"secretRef": {"name": "s3-creds"}, "s3": {"region": "eu-west-1"}}
@@ -474,7 +475,8 @@ FAILURES = {
         fix=create_s3_secret,
         rclone_keys=S3_KEYS,
     ),
-    "SecretNotOptedIn": Failure(
+    # Only labelled Secrets are watched: an unlabelled one is never read, so it reads as missing.
+    "SecretNotFound-unlabelled": Failure(
         uri="s3://models/iris/v3",
         credentials=S3_REF,
         source={
@@ -482,9 +484,10 @@ FAILURES = {
             "labels": {},
             "data": {"AWS_ACCESS_KEY_ID": "e2e-access-key", "AWS_SECRET_ACCESS_KEY": "e2e-secret-key"},
         },
-        named=("'s3-creds'", "zenml.io/model-credentials=true"),
+        named=("'s3-creds'", "does not exist", "lacks the label zenml.io/model-credentials=true"),
         fix=opt_in,
         rclone_keys=S3_KEYS,
+        reason="SecretNotFound",
     ),
     "MissingKeys": Failure(
         uri="s3://models/iris/v3",
@@ -530,7 +533,9 @@ FAILURES = {
 }
 
 
-@pytest.mark.parametrize(("reason", "failure"), list(FAILURES.items()), ids=list(FAILURES))
+@pytest.mark.parametrize(
+    ("reason", "failure"), [(f.reason or case, f) for case, f in FAILURES.items()], ids=list(FAILURES)
+)
 def test_each_failure_reason_is_reported_and_recovers_on_the_secret_event(
     cluster: LocalCluster, namespace: str, reason: str, failure: Failure
 ) -> None:
@@ -601,10 +606,11 @@ BREAKS = {
             json.dumps([{"op": "remove", "path": "/data/AWS_SECRET_ACCESS_KEY"}]),
         ],
     ),
-    # With the label gone the server-side selector reports the Secret as DELETED to the operator.
+    # With the label gone the server-side selector reports the Secret as DELETED to the operator,
+    # which can no longer tell it from a deleted one (it never reads an unlabelled Secret).
     "label-removed": (
-        "SecretNotOptedIn",
-        "zenml.io/model-credentials=true",
+        "SecretNotFound",
+        "lacks the label zenml.io/model-credentials=true",
         ["label", "secret", "s3-creds", "zenml.io/model-credentials-"],
     ),
     "secret-deleted": ("SecretNotFound", "does not exist", ["delete", "secret", "s3-creds"]),

@@ -28,7 +28,7 @@ from support.objects import (
 from support.operator_process import OperatorProcess
 from support.waiting import wait_for
 from zenmodel_operator.kube import FIELD_MANAGER
-from zenmodel_operator.reconcile import Observed, decode_source_secret, plan
+from zenmodel_operator.reconcile import Snapshot, decode_source_secret, plan
 from zenmodel_operator.settings import OperatorSettings
 
 pytestmark = pytest.mark.e2e
@@ -159,7 +159,7 @@ def test_a_created_event_missed_by_a_crash_is_posted_after_the_restart_once(
         apply(cluster, s3_secret(namespace), zmd("iris", namespace))
         parent = must_get(cluster, "zmd", namespace, "iris")
         source = decode_source_secret(must_get(cluster, "secret", namespace, "s3-creds"))
-        crashed = plan(Observed(parent, None, None, source), OperatorSettings())
+        crashed = plan(Snapshot(parent, None, None, source), OperatorSettings())
         assert crashed.secret is not None and crashed.seldon is not None
         server_side_apply(cluster, crashed.secret, crashed.seldon, manager=FIELD_MANAGER)
         assert events(cluster, namespace, "iris") == [] and "status" not in parent

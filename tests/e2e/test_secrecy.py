@@ -104,7 +104,7 @@ def test_no_secret_value_reaches_logs_events_or_status(
                     {"AWS_ACCESS_KEY_ID": canary("u-id"), "AWS_SECRET_ACCESS_KEY": canary("u-key")},
                     labels={},
                 ),
-                "SecretNotOptedIn",
+                "SecretNotFound",  # never read: it is not among the labelled Secrets the operator watches
             ),
         }
         for name, (uri, source, _) in failures.items():
@@ -125,7 +125,7 @@ def test_no_secret_value_reaches_logs_events_or_status(
     }
     assert "reconciled" in places["operator log"] and " DEBUG " in places["operator log"]
     reasons = {event["reason"] for event in json.loads(places["events"])["items"]}
-    assert reasons == {"Created", "MissingKeys", "InvalidCredentials", "ProviderMismatch", "SecretNotOptedIn"}
+    assert reasons == {"Created", "MissingKeys", "InvalidCredentials", "ProviderMismatch", "SecretNotFound"}
     leaks = [
         where
         for where, text in places.items()
@@ -169,4 +169,6 @@ def test_secrets_are_listed_and_watched_only_through_the_label_selector(
         if event["objectRef"].get("resource") == "secrets"
         and event["userAgent"].startswith("zenmodel-operator/")
     }
-    assert reads <= {"get", "patch"}  # Secrets it reads are fetched one by one, by name
+    # Its own requests: the startup LIST that primes its informer (behind the selector, checked above)
+    # and its writes. It never GETs a Secret: the reconcile reads them from memory.
+    assert reads <= {"list", "patch"}

@@ -1,8 +1,8 @@
-"""Writes are a budget, counted by the apiserver itself (its audit log), not by the operator.
+"""Writes and reads are a budget, counted by the apiserver itself (its audit log), not by the operator.
 
 Seldon Core's controller, the scheduler and the controller manager write Events and statuses as well, so
-the operator's writes are told apart by their user agent, in the test's namespace. The counts are
-asserted, and printed (`pytest -s`) for the notes.
+the operator's requests are told apart by their user agent, in the test's namespace. The counts are
+deterministic, so they are asserted; they are also printed (`pytest -s`) for the notes.
 """
 
 from __future__ import annotations
@@ -31,6 +31,8 @@ OPERATOR_WRITES = {
 }
 OPERATOR_USER_AGENTS = ("zenmodel-operator/", "kopf/")
 WRITE_VERBS = {"create", "update", "patch", "delete"}
+# Everything the reconcile reads: from its informer's stores, so a GET of these is a budget overrun.
+OPERATOR_READS = {("zenmodeldeployments", ""), ("seldondeployments", ""), ("secrets", "")}
 TIMEOUT = 60.0
 # What a person watching needs from apply to Available with two replicas: the two children (2 writes), the
 # Created and Available Events (2), the status once Creating and once Available (2), and one status write
@@ -38,17 +40,28 @@ TIMEOUT = 60.0
 AVAILABLE_BUDGET = 8
 
 
-def operator_writes(cluster: LocalCluster, namespace: str) -> int:
-    """The operator's successful writes in `namespace` so far, from the apiserver's audit log."""
+def operator_requests(
+    cluster: LocalCluster, namespace: str, verbs: set[str], resources: set[tuple[str, str]]
+) -> int:
+    """The operator's successful requests in `namespace` so far with one of `verbs` on one of
+    (resource, subresource), from the apiserver's audit log."""
     return sum(
         1
         for event in cluster.audit_events()
         if event["userAgent"].startswith(OPERATOR_USER_AGENTS)
-        and event["verb"] in WRITE_VERBS
+        and event["verb"] in verbs
         and event["objectRef"].get("namespace") == namespace
-        and (event["objectRef"].get("resource"), event["objectRef"].get("subresource", "")) in OPERATOR_WRITES
+        and (event["objectRef"].get("resource"), event["objectRef"].get("subresource", "")) in resources
         and 200 <= (event.get("responseStatus") or {}).get("code", 0) < 300
     )
+
+
+def operator_writes(cluster: LocalCluster, namespace: str) -> int:
+    return operator_requests(cluster, namespace, WRITE_VERBS, OPERATOR_WRITES)
+
+
+def operator_gets(cluster: LocalCluster, namespace: str) -> int:
+    return operator_requests(cluster, namespace, {"get"}, OPERATOR_READS)
 
 
 def metric(process: OperatorProcess, name: str) -> float:
@@ -118,10 +131,15 @@ def test_one_object_to_available(cluster: LocalCluster, budget_namespace: str, t
         wait_for(available_and_mirrored, TIMEOUT, "Seldon's controller never made both replicas available")
         wait_converged(process, reconciles=1)
         writes = operator_writes(cluster, ns)
+        gets = operator_gets(cluster, ns)
     finally:
         process.stop()
-    print(f"\nwrite budget: apply -> Available cost {writes} operator writes (budget {AVAILABLE_BUDGET})")
+    print(
+        f"\nwrite budget: apply -> Available cost {writes} operator writes (budget {AVAILABLE_BUDGET}) "
+        f"and {gets} GETs (budget 1)"
+    )
     assert 0 < writes <= AVAILABLE_BUDGET
+    assert gets <= 1
 
 
 def test_restart_over_converged_objects_costs_nothing(
@@ -143,16 +161,33 @@ def test_restart_over_converged_objects_costs_nothing(
             TIMEOUT,
             "not every object converged",
         )
+        wait_converged(first, reconciles=count)
+        first_gets = operator_gets(cluster, ns)
+        first_reconciles = int(metric(first, "zenmodel_reconcile_total"))
     finally:
         first.stop()
+    print(
+        f"\nread budget: {count} new objects converged with {first_gets} GETs "
+        f"and {first_reconciles} reconciles (budget: 1 of each per object)"
+    )
+    # The echoes of its own writes wake nothing, and everything it reads is in its stores.
+    assert first_reconciles == count
+    assert first_gets <= count
 
     before = operator_writes(cluster, ns)
+    gets_before = operator_gets(cluster, ns)
     second = start_operator(cluster, tmp_path)
     try:
         wait_converged(second, reconciles=count)
         writes = operator_writes(cluster, ns) - before
+        gets = operator_gets(cluster, ns) - gets_before
         reconciles = int(metric(second, "zenmodel_reconcile_total"))
     finally:
         second.stop()
-    print(f"\nwrite budget: restart over {count} converged objects: {reconciles} reconciles, {writes} writes")
+    print(
+        f"write budget: restart over {count} converged objects: {reconciles} reconciles, "
+        f"{writes} writes, {gets} GETs"
+    )
     assert writes == 0
+    assert gets == 0
+    assert reconciles == count

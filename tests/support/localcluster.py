@@ -368,8 +368,9 @@ class LocalCluster:
 
     def _write_audit_policy(self) -> Path:
         # Every request on Secrets: enough to show who listed or watched them, with which label selector.
-        # Writes to what the operator writes besides: the write budget counts its writes by user agent, as
-        # Seldon's controller, the scheduler and the controller manager write Events and statuses too.
+        # GETs of what the operator reads, and writes to what it writes: the budgets count its requests by
+        # user agent, as Seldon's controller, the scheduler and the controller manager write Events and
+        # statuses too.
         path = self.pki / "audit-policy.yaml"
         policy = {
             "apiVersion": "audit.k8s.io/v1",
@@ -377,6 +378,14 @@ class LocalCluster:
             "omitStages": ["RequestReceived"],
             "rules": [
                 {"level": "Metadata", "resources": [{"group": "", "resources": ["secrets"]}]},
+                {
+                    "level": "Metadata",
+                    "verbs": ["get"],
+                    "resources": [
+                        {"group": "machinelearning.seldon.io", "resources": ["seldondeployments"]},
+                        {"group": "zenml.io", "resources": ["zenmodeldeployments"]},
+                    ],
+                },
                 {
                     "level": "Metadata",
                     "verbs": ["create", "update", "patch", "delete"],

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from unit.test_plan import PARENT, SETTINGS, SOURCE, as_live
 from zenmodel_operator.drift import is_owned_key, removal_patch
-from zenmodel_operator.reconcile import Observed, plan
+from zenmodel_operator.reconcile import Snapshot, plan
 
 
 def merge_patch(target: Any, patch: Any) -> Any:
@@ -28,7 +28,7 @@ def merge_patch(target: Any, patch: Any) -> Any:
 
 
 def children() -> tuple[dict[str, Any], dict[str, Any]]:
-    first = plan(Observed(PARENT, None, None, SOURCE), SETTINGS)
+    first = plan(Snapshot(PARENT, None, None, SOURCE), SETTINGS)
     assert first.secret is not None and first.seldon is not None
     return first.secret, first.seldon
 
@@ -41,7 +41,7 @@ def test_converged_children_need_no_removal() -> None:
     secret, seldon = children()
     assert removal_patch(secret, as_live(secret)) is None
     assert removal_patch(seldon, as_live(seldon)) is None
-    again = plan(Observed(PARENT, as_live(seldon), as_live(secret), SOURCE), SETTINGS)
+    again = plan(Snapshot(PARENT, as_live(seldon), as_live(secret), SOURCE), SETTINGS)
     assert again.removals == () and again.secret is None and again.seldon is None
 
 
@@ -49,7 +49,7 @@ def test_an_added_secret_key_is_removed_with_a_resource_version_precondition() -
     secret, seldon = children()
     live = as_live(secret)
     live["data"]["RCLONE_CONFIG_S3_ENDPOINT"] = b64("https://attacker.example.com")
-    result = plan(Observed(PARENT, as_live(seldon), live, SOURCE), SETTINGS)
+    result = plan(Snapshot(PARENT, as_live(seldon), live, SOURCE), SETTINGS)
     # Server-side apply would change nothing (every key we render is there): only the removal is written.
     assert result.secret is None and result.seldon is None
     assert result.removals == (

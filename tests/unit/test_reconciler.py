@@ -1,0 +1,218 @@
+"""`Reconciler` against a fake `Cluster`: the whole reconcile path, its writes and its outcome."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import copy
+import itertools
+from collections.abc import Mapping
+from typing import Any
+
+from zenmodel_operator.reconcile import ApplyRejected, Event, Outcome, Reconciler, Write, WriteKind
+from zenmodel_operator.settings import OperatorSettings
+
+SETTINGS = OperatorSettings(ingress_base_url="http://ingress.example.com")
+Key = tuple[str, str, str]  # (kind, namespace, name)
+
+
+class FakeCluster:
+    """Objects in a dict; a write returns the object as stored, with a new resourceVersion."""
+
+    def __init__(self) -> None:
+        self.objects: dict[Key, dict[str, Any]] = {}
+        self.writes: list[str] = []
+        self.events: list[Event] = []
+        self.reject: set[str] = set()  # kinds whose apply the "apiserver" refuses
+        self._versions = itertools.count(1)
+
+    def put(self, obj: dict[str, Any]) -> dict[str, Any]:
+        live = copy.deepcopy(obj)
+        live["metadata"]["resourceVersion"] = str(next(self._versions))
+        live["metadata"].setdefault("uid", f"uid-{live['metadata']['name']}")
+        meta = live["metadata"]
+        self.objects[(live["kind"], meta["namespace"], meta["name"])] = live
+        return live
+
+    def remove(self, kind: str, namespace: str, name: str) -> None:
+        del self.objects[(kind, namespace, name)]
+
+    def get_parent(self, namespace: str, name: str) -> Mapping[str, Any] | None:
+        return self.objects.get(("ZenModelDeployment", namespace, name))
+
+    def get_seldon_deployment(self, namespace: str, name: str) -> Mapping[str, Any] | None:
+        return self.objects.get(("SeldonDeployment", namespace, name))
+
+    def get_secret(self, namespace: str, name: str) -> Mapping[str, Any] | None:
+        return self.objects.get(("Secret", namespace, name))
+
+    async def apply(self, obj: Mapping[str, Any]) -> Mapping[str, Any]:
+        if obj["kind"] in self.reject:
+            raise ApplyRejected(f"PATCH {obj['kind']}: HTTP 422: invalid")
+        self.writes.append(str(obj["kind"]))
+        key = (obj["kind"], obj["metadata"]["namespace"], obj["metadata"]["name"])
+        existing = self.objects.get(key, {})
+        return self.put({**existing, **copy.deepcopy(dict(obj))})
+
+    async def remove_foreign_keys(self, patch: Mapping[str, Any]) -> bool:
+        """A JSON merge patch (null removes) with the apiserver's resourceVersion precondition."""
+        meta = patch["metadata"]
+        live = self.objects[(patch["kind"], meta["namespace"], meta["name"])]
+        if live["metadata"]["resourceVersion"] != meta["resourceVersion"]:
+            return False
+        self.writes.append(f"removal from {patch['kind']}")
+        patched = copy.deepcopy(live)
+        for field in ("data", "spec"):
+            for key, value in (patch.get(field) or {}).items():
+                assert value is None, "a removal patch only removes"
+                patched[field].pop(key)
+        for field in ("labels", "annotations"):
+            for key in meta.get(field) or {}:
+                patched["metadata"][field].pop(key)
+        self.put(patched)
+        return True
+
+    async def apply_status(self, parent: Mapping[str, Any], status: Mapping[str, Any]) -> Mapping[str, Any]:
+        self.writes.append("status")
+        meta = parent["metadata"]
+        live = self.objects[("ZenModelDeployment", meta["namespace"], meta["name"])]
+        return self.put({**live, "status": copy.deepcopy(dict(status))})
+
+    async def post_event(self, parent: Mapping[str, Any], event: Event) -> None:
+        self.events.append(event)
+
+
+def zmd(secret: str = "s3-creds") -> dict[str, Any]:
+    return {
+        "apiVersion": "zenml.io/v1alpha1",
+        "kind": "ZenModelDeployment",
+        "metadata": {"name": "iris", "namespace": "models", "generation": 1},
+        "spec": {
+            "model": {"name": "iris", "uri": "s3://models/iris", "implementation": "SKLEARN_SERVER"},
+            "credentials": {"secretRef": {"name": secret}, "s3": {"region": "eu-west-1"}},
+        },
+    }
+
+
+def s3_secret(secret_key: str = "canary-secret") -> dict[str, Any]:
+    data = {"AWS_ACCESS_KEY_ID": "canary-id", "AWS_SECRET_ACCESS_KEY": secret_key}
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {
+            "name": "s3-creds",
+            "namespace": "models",
+            "labels": {"zenml.io/model-credentials": "true"},
+        },
+        "data": {k: base64.b64encode(v.encode()).decode() for k, v in data.items()},
+    }
+
+
+def reconcile(cluster: FakeCluster) -> Outcome | None:
+    return asyncio.run(Reconciler(cluster, SETTINGS).reconcile("models", "iris"))
+
+
+def credentials_condition(cluster: FakeCluster) -> dict[str, Any]:
+    parent = cluster.get_parent("models", "iris")
+    assert parent is not None
+    return next(c for c in parent["status"]["conditions"] if c["type"] == "CredentialsReady")
+
+
+def converged_cluster() -> FakeCluster:
+    cluster = FakeCluster()
+    cluster.put(zmd())
+    cluster.put(s3_secret())
+    reconcile(cluster)
+    cluster.writes.clear()
+    cluster.events.clear()
+    return cluster
+
+
+def test_a_new_parent_costs_its_writes_once_and_then_nothing() -> None:
+    cluster = FakeCluster()
+    cluster.put(zmd())
+    cluster.put(s3_secret())
+    first = reconcile(cluster)
+    assert first == Outcome(
+        writes=(
+            Write(WriteKind.SECRET),
+            Write(WriteKind.SELDON_DEPLOYMENT),
+            Write(WriteKind.STATUS),
+            Write(WriteKind.EVENT, "Created"),
+        ),
+        state="Creating",
+        credentials_reason=None,
+    )
+    assert cluster.writes == ["Secret", "SeldonDeployment", "status"]
+    again = reconcile(cluster)
+    assert again is not None and again.writes == ()
+
+
+def test_seldon_becoming_available_is_mirrored_with_one_status_write() -> None:
+    cluster = converged_cluster()
+    seldon = cluster.get_seldon_deployment("models", "iris")
+    assert seldon is not None
+    cluster.put({**seldon, "status": {"state": "Available"}})
+    outcome = reconcile(cluster)
+    assert outcome is not None
+    assert [w.kind for w in outcome.writes] == [WriteKind.STATUS, WriteKind.EVENT]
+    assert outcome.state == "Available"
+
+
+def test_a_key_someone_added_to_the_rclone_secret_is_removed_once() -> None:
+    cluster = converged_cluster()
+    secret = cluster.get_secret("models", "iris-rclone")
+    assert secret is not None
+    endpoint = base64.b64encode(b"https://attacker.example.com").decode()
+    cluster.put({**secret, "data": {**secret["data"], "RCLONE_CONFIG_S3_ENDPOINT": endpoint}})
+    outcome = reconcile(cluster)
+    assert outcome is not None and outcome.writes == (Write(WriteKind.FOREIGN_KEYS_REMOVED),)
+    restored = cluster.get_secret("models", "iris-rclone")
+    assert restored is not None and restored["data"] == secret["data"]
+    again = reconcile(cluster)
+    assert again is not None and again.writes == ()
+
+
+def test_a_secret_that_leaves_the_watch_is_reported_and_stays_reported_once_deleted() -> None:
+    cluster = converged_cluster()
+    cluster.remove("Secret", "models", "s3-creds")  # label removed: the watch reports it DELETED
+    outcome = reconcile(cluster)
+    assert outcome is not None and outcome.credentials_reason == "SecretNotFound"
+    condition = credentials_condition(cluster)
+    assert condition["status"] == "False"
+    assert "'s3-creds'" in condition["message"]
+    assert "does not exist" in condition["message"]
+    assert "lacks the label zenml.io/model-credentials=true" in condition["message"]
+    assert cluster.writes == ["status"]  # the last good rclone Secret and SeldonDeployment stay
+    # Then deleted as well: the operator sees no change, and the status is as true as it was.
+    again = reconcile(cluster)
+    assert again is not None and again.writes == ()
+
+    cluster.put(s3_secret(secret_key="rotated"))
+    fixed = reconcile(cluster)
+    assert fixed is not None and fixed.credentials_reason is None
+    assert credentials_condition(cluster)["status"] == "True"
+
+
+def test_a_rejected_apply_is_reported_not_raised() -> None:
+    cluster = FakeCluster()
+    cluster.put(zmd())
+    cluster.put(s3_secret())
+    cluster.reject.add("SeldonDeployment")
+    outcome = reconcile(cluster)
+    assert outcome is not None and outcome.state == "Failed"
+    parent = cluster.get_parent("models", "iris")
+    assert parent is not None
+    ready = next(c for c in parent["status"]["conditions"] if c["type"] == "SeldonDeploymentReady")
+    assert ready["reason"] == "ApplyFailed"
+    assert [e.reason for e in cluster.events] == ["ApplyFailed"]
+
+
+def test_a_parent_gone_or_going_is_not_reconciled() -> None:
+    cluster = FakeCluster()
+    assert reconcile(cluster) is None
+    going = zmd()
+    going["metadata"]["deletionTimestamp"] = "2026-11-23T10:00:00Z"
+    cluster.put(going)
+    assert reconcile(cluster) is None
+    assert cluster.writes == []
