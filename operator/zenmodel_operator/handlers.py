@@ -17,6 +17,7 @@ import kopf
 
 from . import labels, metrics
 from .kube import KubeCluster, load_configuration
+from .leader import Elector, elector_for
 from .reconcile import Outcome, Reconciler, source_secret_name
 from .render import SELDON_GROUP, SELDON_PLURAL, SELDON_VERSION
 from .settings import OperatorSettings
@@ -36,6 +37,7 @@ class Runtime:
 
     settings: OperatorSettings
     queue: WorkQueue[Key] | None = None
+    elector: Elector | None = None
     parents: set[Key] = field(default_factory=set)
     # (namespace, Secret name) -> parents referencing it: a credentials event wakes exactly those.
     referenced_by: dict[Key, set[str]] = field(default_factory=lambda: defaultdict(set))
@@ -101,7 +103,10 @@ def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
 async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
     runtime: Runtime = memo["runtime"]
     configure(settings, runtime.settings)
-    reconciler = Reconciler(KubeCluster(load_configuration()), runtime.settings)
+    api = load_configuration()
+    runtime.elector = elector_for(runtime.settings.leader_election, KubeCluster(api))
+    fence = runtime.elector.check if runtime.elector is not None else None
+    reconciler = Reconciler(KubeCluster(api, fence=fence), runtime.settings)
 
     async def process(key: Key) -> None:
         with metrics.RECONCILE_SECONDS.time():
@@ -119,7 +124,11 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     queue = runtime.queue = WorkQueue(process, workers=runtime.settings.workers)
     metrics.QUEUE_DEPTH.set_function(lambda: queue.depth)
     metrics.serve(runtime.settings.metrics_port)
-    queue.start()
+    if runtime.elector is None:
+        queue.start()
+    else:
+        # A standby keeps watching and queueing; the queue drains (everything cached) once it leads.
+        runtime.elector.start(on_leading=queue.start)
 
 
 @kopf.on.cleanup(registry=registry)
@@ -127,6 +136,8 @@ async def cleanup(memo: kopf.Memo, **_: Any) -> None:
     runtime: Runtime = memo["runtime"]
     if runtime.queue is not None:
         await runtime.queue.stop()
+    if runtime.elector is not None:
+        await runtime.elector.stop()
 
 
 @kopf.on.event(GROUP, VERSION, PLURAL, registry=registry)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from kubernetes import client, config
@@ -54,8 +54,10 @@ _PLURALS = {
 class KubeCluster:
     """`reconcile.Cluster` over the real API."""
 
-    def __init__(self, api: client.ApiClient) -> None:
+    def __init__(self, api: client.ApiClient, fence: Callable[[], None] | None = None) -> None:
         self.api = api
+        # Called before every write; raises when this process may not write (leader.Elector.check).
+        self.fence = fence
 
     def request(
         self,
@@ -67,6 +69,8 @@ class KubeCluster:
         content_type: str = "application/json",
     ) -> dict[str, Any] | None:
         """One API call; None for 404 on reads. Secret bodies never reach an error's text."""
+        if method != "GET" and self.fence is not None:
+            self.fence()
         _, url, headers, serialized, _ = self.api.param_serialize(
             method=method,
             resource_path=path,
