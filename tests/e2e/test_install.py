@@ -197,6 +197,8 @@ def test_helm_install_upgrade_and_uninstall(
                 f"deployment.apps/{release}-zenmodel-operator",
                 f"clusterrole.rbac.authorization.k8s.io/{release}-zenmodel-operator",
                 f"clusterrolebinding.rbac.authorization.k8s.io/{release}-zenmodel-operator",
+                f"role.rbac.authorization.k8s.io/{release}-zenmodel-operator-leader-election",
+                f"rolebinding.rbac.authorization.k8s.io/{release}-zenmodel-operator-leader-election",
             ]
         )
         # The Deployment controller's pod passes the namespace's restricted Pod Security admission.

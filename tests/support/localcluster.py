@@ -325,20 +325,30 @@ class LocalCluster:
         return self.workdir / "logs" / "audit.log"
 
     def audit_events(self) -> list[dict[str, Any]]:
-        """The apiserver's audit events: every request that touched a Secret, at Metadata level."""
+        """The apiserver's audit events, at Metadata level: every request that touched a Secret, and every
+        write of any resource; Lease writes also carry their request and response bodies."""
         if not self.audit_log.exists():
             return []
         return [json.loads(line) for line in self.audit_log.read_text().splitlines() if line.strip()]
 
     def _write_audit_policy(self) -> Path:
-        # Secrets only: enough to show who listed or watched them, and with which label selector.
+        # Secrets: who listed or watched them, and with which label selector. Writes: who wrote what (the
+        # write budget, and a standby that must write nothing). Lease bodies: who held a Lease when.
         path = self.pki / "audit-policy.yaml"
+        writes = ["create", "update", "patch", "delete", "deletecollection"]
         policy = {
             "apiVersion": "audit.k8s.io/v1",
             "kind": "Policy",
             "omitStages": ["RequestReceived"],
             "rules": [
                 {"level": "Metadata", "resources": [{"group": "", "resources": ["secrets"]}]},
+                {
+                    "level": "RequestResponse",
+                    "verbs": writes,
+                    "resources": [{"group": "coordination.k8s.io", "resources": ["leases"]}],
+                },
+                {"level": "None", "nonResourceURLs": ["*"]},
+                {"level": "Metadata", "verbs": writes},
                 {"level": "None"},
             ],
         }
