@@ -269,6 +269,7 @@ class Elector:
             log.info("released Lease %s", self.name)
 
     async def run(self, on_leading: Callable[[], None]) -> None:
+        log.info("standing for the leadership of Lease %s as %s", self.name, self.identity)
         try:
             await self._acquire()
             metrics.LEADER.set(1)
@@ -292,7 +293,8 @@ class Elector:
             move = Move.CREATE
         else:
             previous_holder = self.holder
-            self._sighting = sight(self._sighting, LeaseRecord.of(lease), started)
+            # Seen once read (as client-go does): the holder may have renewed while our read was on its way.
+            self._sighting = sight(self._sighting, LeaseRecord.of(lease), self._clock())
             if self.holder != previous_holder and self.holder != self.identity:
                 log.info("Lease %s is held by %r", self.name, self.holder or None)
             move = decide(self._sighting, self.identity, self._clock())
@@ -313,7 +315,7 @@ class Elector:
             raise
         # Counted from before the read: a standby sees this record only after we wrote it.
         self._renewed_at = started
-        self._sighting = Sighting(record, started)
+        self._sighting = Sighting(record, self._clock())
         self._resource_version = written["metadata"]["resourceVersion"]
         return True
 

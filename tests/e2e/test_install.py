@@ -8,7 +8,6 @@ it proves the chart's RBAC is enough; `kubectl auth can-i` proves it is not more
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -16,7 +15,17 @@ from typing import Any
 import pytest
 import yaml
 
-from support.helmchart import CHART, OPERATOR_NAMESPACE, ROOT, HelmError, helm, set_flags, template
+from support.helmchart import (
+    CHART,
+    OPERATOR_NAMESPACE,
+    ROOT,
+    HelmError,
+    helm,
+    helm_env,
+    installed_release,
+    set_flags,
+    template,
+)
 from support.localcluster import LocalCluster
 from support.objects import (
     apply,
@@ -44,16 +53,6 @@ PERMISSION_PROBLEMS = ("Forbidden", "forbidden", "HTTP 403", "Not enough permiss
 # ----------------------------------------------------------------------------------------------- helpers
 
 
-def helm_env(cluster: LocalCluster, home: Path) -> dict[str, str]:
-    """helm as cluster-admin, with its config and caches kept out of the user's home."""
-    return {
-        **cluster.env(),
-        "HELM_CACHE_HOME": str(home / "cache"),
-        "HELM_CONFIG_HOME": str(home / "config"),
-        "HELM_DATA_HOME": str(home / "data"),
-    }
-
-
 def server_dry_run(cluster: LocalCluster, manifests: str) -> None:
     cluster.kubectl("apply", "--dry-run=server", "-f", "-", input=manifests)
 
@@ -75,23 +74,6 @@ def can_i(
     answer = result.stdout.strip()
     assert answer in ("yes", "no"), f"kubectl auth can-i {' '.join(args)}: {result.stdout}{result.stderr}"
     return answer == "yes"
-
-
-@contextmanager
-def installed_release(
-    cluster: LocalCluster,
-    env: dict[str, str],
-    release: str,
-    namespace: str,
-    values: dict[str, Any],
-    path: Path,
-) -> Iterator[Path]:
-    """`helm install` of the chart, then uninstall; yields a kubeconfig with its ServiceAccount's real token."""
-    helm("install", release, str(CHART), "--namespace", namespace, *set_flags(values), env=env)
-    try:
-        yield cluster.create_service_account_kubeconfig(namespace, f"{release}-zenmodel-operator", path)
-    finally:
-        helm("uninstall", release, "--namespace", namespace, "--ignore-not-found", env=env, check=False)
 
 
 def event_reasons(cluster: LocalCluster, namespace: str, name: str) -> list[str]:
