@@ -282,7 +282,11 @@ class Elector:
             log.exception("leader election failed")
         self._renewed_at = None  # the fence closes before anything else happens
         metrics.LEADER.set(0)
-        log.info("lost the leadership of Lease %s (holder now %r); exiting", self.name, self.holder)
+        log.info(
+            "lost the leadership of Lease %s (not renewed within %gs, or taken over); exiting",
+            self.name,
+            self.settings.renew_deadline,
+        )
         self._on_lost()
 
     async def try_acquire_or_renew(self) -> bool:
