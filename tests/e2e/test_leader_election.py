@@ -1,5 +1,7 @@
 """Leader election on the real control plane: the elector against the real Lease API, then two operator
-processes under the chart's RBAC, each with its own ServiceAccount so that the audit log tells them apart.
+processes under the chart's RBAC, told apart in the audit log by their tokens: either the chart's
+ServiceAccount for both (two tokens, as two replicas of the chart run), or a ServiceAccount each (the
+chart's, and a second bound to the chart's Roles).
 
 Durations are short (lease 3 s, renew deadline 2 s, retry 0.5 s) so that failovers take seconds.
 """
@@ -23,6 +25,7 @@ from kubernetes import client, config
 from support.election import (
     assert_one_leader_at_a_time,
     audit_now,
+    credential_of,
     identity_of,
     is_lease,
     leading,
@@ -184,12 +187,14 @@ class Release:
     lease: str
     models: str  # served by both processes
     solo: str  # served by the first process only (see the freeze test)
-    kubeconfigs: tuple[Path, Path]  # the chart's ServiceAccount; a second one bound to the chart's Roles
-    users: tuple[str, str]
+    kubeconfigs: tuple[Path, Path]
+    credentials: tuple[str, str]  # the audit log's ids of their tokens
 
 
-@pytest.fixture(scope="module")
-def release(cluster: LocalCluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Release]:
+@pytest.fixture(scope="module", params=["chart-account-twice", "an-account-each"])
+def release(
+    cluster: LocalCluster, tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> Iterator[Release]:
     tmp = tmp_path_factory.mktemp("ha")
     with ExitStack() as stack:
         operator_namespace = stack.enter_context(fresh_namespace(cluster, "ha-system"))
@@ -215,31 +220,33 @@ def release(cluster: LocalCluster, tmp_path_factory: pytest.TempPathFactory) -> 
             )
         )
         fullname = f"{name}-zenmodel-operator"
-        second = f"{name}-second"
-        cluster.kubectl("create", "serviceaccount", second, "-n", operator_namespace)
-        subject = f"--serviceaccount={operator_namespace}:{second}"
-        for role, role_namespace in (
-            (fullname, models),
-            (fullname, solo),
-            (f"{fullname}-leader-election", operator_namespace),
-        ):
-            cluster.kubectl("create", "rolebinding", second, f"--role={role}", subject, "-n", role_namespace)
-        discovery = f"{operator_namespace}-{second}"
-        cluster.kubectl(
-            "create", "clusterrolebinding", discovery, f"--clusterrole={fullname}-discovery", subject
-        )
-        stack.callback(cluster.kubectl, "delete", "clusterrolebinding", discovery, check=False)
+        second = fullname if request.param == "chart-account-twice" else f"{name}-second"
+        if second != fullname:
+            cluster.kubectl("create", "serviceaccount", second, "-n", operator_namespace)
+            subject = f"--serviceaccount={operator_namespace}:{second}"
+            for role, role_namespace in (
+                (fullname, models),
+                (fullname, solo),
+                (f"{fullname}-leader-election", operator_namespace),
+            ):
+                cluster.kubectl(
+                    "create", "rolebinding", second, f"--role={role}", subject, "-n", role_namespace
+                )
+            discovery = f"{operator_namespace}-{second}"
+            cluster.kubectl(
+                "create", "clusterrolebinding", discovery, f"--clusterrole={fullname}-discovery", subject
+            )
+            stack.callback(cluster.kubectl, "delete", "clusterrolebinding", discovery, check=False)
         second_account = cluster.create_service_account_kubeconfig(
             operator_namespace, second, tmp / "b.kubeconfig"
         )
-        prefix = f"system:serviceaccount:{operator_namespace}:"
         yield Release(
             operator_namespace,
             fullname,
             models,
             solo,
             (chart_account, second_account),
-            (prefix + fullname, prefix + second),
+            (credential_of(chart_account), credential_of(second_account)),
         )
 
 
@@ -321,7 +328,7 @@ def test_one_leader_a_standby_that_writes_nothing_and_a_takeover_after_sigkill(
 ) -> None:
     since = audit_now()
     leader, standby = start_leader_and_standby(cluster, release, processes, tmp_path, release.models)
-    leader_user, standby_user = release.users
+    leader_user, standby_user = release.credentials
     name = f"kill-{os.getpid()}"
     converge(cluster, release.models, name)
 
@@ -364,7 +371,7 @@ def test_one_leader_a_standby_that_writes_nothing_and_a_takeover_after_sigkill(
         "the new leader never restored the deleted SeldonDeployment",
     )
     history = assert_one_leader_at_a_time(
-        cluster, release.operator_namespace, release.lease, since, set(release.users)
+        cluster, release.operator_namespace, release.lease, since, set(release.credentials)
     )
     assert [w.holder for w in history][-1] == identity_of(standby)
 
@@ -379,7 +386,7 @@ def test_a_leader_frozen_past_its_lease_never_writes_again(
     leader, standby = start_leader_and_standby(
         cluster, release, processes, tmp_path, f"{release.models},{release.solo}"
     )
-    leader_user = release.users[0]
+    leader_user = release.credentials[0]
     name = f"freeze-{os.getpid()}"
     converge(cluster, release.models, name)
     converge(cluster, release.solo, name)
@@ -417,7 +424,7 @@ def test_a_leader_frozen_past_its_lease_never_writes_again(
     assert solo.get("observedGeneration") == 1, "the pending change was written after all"
     assert must_get(cluster, "seldondeployment", release.solo, name)["spec"]["predictors"][0]["replicas"] == 2
     history = assert_one_leader_at_a_time(
-        cluster, release.operator_namespace, release.lease, since, set(release.users)
+        cluster, release.operator_namespace, release.lease, since, set(release.credentials)
     )
     assert {w.holder for w in history if w.at >= frozen_at} == {identity_of(standby)}
 
@@ -462,8 +469,7 @@ def test_sharded_releases_elect_apart_and_never_touch_each_others_objects(
             processes.append(process)
             process.start()
             stack.callback(process.stop)  # before its release goes
-            user = f"system:serviceaccount:{operator_namespace}:{release}-zenmodel-operator"
-            shards[shard] = (process, namespace, lease, user)
+            shards[shard] = (process, namespace, lease, credential_of(kubeconfig))
 
         for process, namespace, _, _ in shards.values():
             wait_for(partial(leading, process), TIMEOUT, "a shard's operator never led its own Lease")

@@ -1,18 +1,41 @@
 """Leader election as the tests and the failover benchmark see it: each operator's gauges, and the apiserver's
-audit log (who wrote what, and who held the Lease when)."""
+audit log (who wrote what, and who held the Lease when).
+
+A process is told apart in the audit log by its token's credential id (the apiserver records a bound
+ServiceAccount token's `jti`), so two replicas under one ServiceAccount are still two writers.
+"""
 
 from __future__ import annotations
 
+import base64
 import itertools
+import json
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
+
+import yaml
 
 from support.localcluster import LocalCluster
 from support.operator_process import OperatorProcess
 
 WRITE_VERBS = frozenset({"create", "update", "patch", "delete", "deletecollection"})
+CREDENTIAL_ID = "authentication.kubernetes.io/credential-id"
+
+
+def credential_of(kubeconfig: Path) -> str:
+    """The credential id the audit log records for the kubeconfig's ServiceAccount token."""
+    (user,) = yaml.safe_load(kubeconfig.read_text())["users"]
+    payload = user["user"]["token"].split(".")[1]
+    claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    return f"JTI={claims['jti']}"
+
+
+def credential(event: dict[str, Any]) -> str | None:
+    ids = (event["user"].get("extra") or {}).get(CREDENTIAL_ID) or [None]
+    return str(ids[0]) if ids[0] else None
 
 
 def audit_now() -> str:
@@ -47,12 +70,12 @@ def identity_of(process: OperatorProcess) -> str:
     return found.group(1)
 
 
-def writes_by(cluster: LocalCluster, username: str, since: str) -> list[dict[str, Any]]:
-    """Every write request (attempt, whatever its answer) `username` made since `since`."""
+def writes_by(cluster: LocalCluster, who: str, since: str) -> list[dict[str, Any]]:
+    """Every write request (attempt, whatever its answer) made with credential `who` since `since`."""
     return [
         event
         for event in cluster.audit_events()
-        if event["user"]["username"] == username
+        if credential(event) == who
         and event["verb"] in WRITE_VERBS
         and event["requestReceivedTimestamp"] >= since
     ]
@@ -65,7 +88,7 @@ def is_lease(event: dict[str, Any]) -> bool:
 @dataclass(frozen=True)
 class LeaseWrite:
     at: str  # when the apiserver answered
-    username: str
+    writer: str  # credential id
     holder: str
     transitions: int
 
@@ -87,7 +110,7 @@ def lease_history(cluster: LocalCluster, namespace: str, name: str, since: str) 
     return [
         LeaseWrite(
             at=event["stageTimestamp"],
-            username=event["user"]["username"],
+            writer=credential(event) or event["user"]["username"],
             holder=event["responseObject"]["spec"].get("holderIdentity") or "",
             transitions=int(event["responseObject"]["spec"].get("leaseTransitions") or 0),
         )
@@ -96,13 +119,13 @@ def lease_history(cluster: LocalCluster, namespace: str, name: str, since: str) 
 
 
 def assert_one_leader_at_a_time(
-    cluster: LocalCluster, namespace: str, name: str, since: str, users: set[str]
+    cluster: LocalCluster, namespace: str, name: str, since: str, writers: set[str]
 ) -> list[LeaseWrite]:
     """The Lease passes from holder to holder, each change counted once in leaseTransitions, and every other
-    write by `users` falls within its writer's own tenure. Returns the Lease's history."""
+    write by `writers` (credential ids) falls within its writer's own tenure. Returns the Lease's history."""
     history = lease_history(cluster, namespace, name, since)
     assert history, f"no write of Lease {namespace}/{name} since {since}"
-    tenures: list[tuple[str, str, str]] = []  # (holder's username, from, until the next holder took over)
+    tenures: list[tuple[str, str, str]] = []  # (holder's credential, from, until the next holder took over)
     for before, after in itertools.pairwise(history):
         if after.holder == before.holder:
             assert after.transitions == before.transitions, f"a renewal counted a transition: {after}"
@@ -113,14 +136,14 @@ def assert_one_leader_at_a_time(
     assert len(holders) == len(set(holders)), f"a holder came back: {[r.holder for r in runs]}"
     for run, following in zip(runs, [*runs[1:], None], strict=True):
         if run.holder:
-            tenures.append((run.username, run.at, following.at if following else "9999"))
-    for username in users:
-        mine = [t for t in tenures if t[0] == username]
-        for event in writes_by(cluster, username, since):
+            tenures.append((run.writer, run.at, following.at if following else "9999"))
+    for writer in writers:
+        mine = [t for t in tenures if t[0] == writer]
+        for event in writes_by(cluster, writer, since):
             if is_lease(event):
                 continue
             at = event["requestReceivedTimestamp"]
             assert any(start <= at < end for _, start, end in mine), (
-                f"{username} wrote {event['objectRef']} at {at}, outside its tenures {mine}"
+                f"{writer} wrote {event['objectRef']} at {at}, outside its tenures {mine}"
             )
     return history
