@@ -23,10 +23,11 @@ lint: $(VENV)/.installed
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-# Figures, not pass/fail: rotation latency (goal < 2 s) on the local control plane.
+# Figures, not pass/fail: rotation latency (goal < 2 s) and leader failover on the local control plane.
 bench: $(VENV)/.installed tools
 	PYTHONPATH=tests $(BIN)/python benchmarks/rotation.py --parents 1
 	PYTHONPATH=tests $(BIN)/python benchmarks/rotation.py --parents 20
+	PYTHONPATH=tests $(BIN)/python benchmarks/failover.py
 
 tools:
 	bash hack/tools.sh >/dev/null
