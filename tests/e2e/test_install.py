@@ -383,6 +383,7 @@ def test_namespaced_rbac_is_no_broader_than_needed(
         ) as kubeconfig,
     ):
         can = partial(can_i, cluster, kubeconfig)
+        lease = f"{release}-zenmodel-operator"
 
         watched = models_namespace
         granted = [
@@ -399,6 +400,10 @@ def test_namespaced_rbac_is_no_broader_than_needed(
             ("watch", "customresourcedefinitions.apiextensions.k8s.io", None, None),
             ("list", "namespaces", None, None),
             ("watch", "namespaces", None, None),
+            # Leader election: its own Lease, in its own namespace.
+            ("create", "leases.coordination.k8s.io", operator_namespace, None),
+            ("get", f"leases.coordination.k8s.io/{lease}", operator_namespace, None),
+            ("update", f"leases.coordination.k8s.io/{lease}", operator_namespace, None),
         ]
         denied = [
             # Secrets: nowhere but the watched namespace -- not cluster-wide, not another namespace, not its own.
@@ -431,7 +436,11 @@ def test_namespaced_rbac_is_no_broader_than_needed(
             ("patch", "events", watched, None),
             ("list", "configmaps", watched, None),
             ("create", "pods", watched, None),
-            ("create", "leases.coordination.k8s.io", operator_namespace, None),
+            ("create", "leases.coordination.k8s.io", watched, None),
+            ("get", "leases.coordination.k8s.io/another-lease", operator_namespace, None),
+            ("update", "leases.coordination.k8s.io/another-lease", operator_namespace, None),
+            ("delete", f"leases.coordination.k8s.io/{lease}", operator_namespace, None),
+            ("list", "leases.coordination.k8s.io", operator_namespace, None),
             ("*", "*", None, None),
         ]
         assert [check for check in granted if not can(*check)] == []
