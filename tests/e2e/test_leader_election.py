@@ -13,7 +13,7 @@ import os
 import signal
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
 from functools import partial
@@ -176,6 +176,61 @@ def test_the_fence_refuses_writes_once_the_renew_deadline_passed(
         and e["objectRef"].get("name") == "after-the-deadline"
         and e["verb"] != "get"
     ], "a fenced write reached the apiserver"
+
+
+def elector_on_real_clock(cluster: LocalCluster, namespace: str, name: str) -> tuple[Elector, asyncio.Event]:
+    """An elector with the test's durations and the real monotonic clock, and what it sets once it gives up."""
+    lost = asyncio.Event()
+    leases = LeaseApi(KubeCluster(admin_api(cluster)), namespace, name)
+    return Elector(leases, SHORT, on_lost=lost.set), lost
+
+
+def run_until_lost(elector: Elector, lost: asyncio.Event, cut_off: Callable[[], None]) -> float:
+    """Runs the elector until it leads, calls `cut_off`, and returns how long it then took to give up; its
+    fence must be shut by then."""
+
+    async def scenario() -> float:
+        leads = asyncio.Event()
+        elector.start(on_leading=leads.set)
+        await asyncio.wait_for(leads.wait(), TIMEOUT)
+        elector.check()
+        cut = time.monotonic()
+        cut_off()
+        await asyncio.wait_for(lost.wait(), TIMEOUT)
+        gave_up = time.monotonic() - cut
+        with pytest.raises(LeaseLost):
+            elector.check()
+        await elector.stop()
+        return gave_up
+
+    return asyncio.run(scenario())
+
+
+def test_a_leader_cut_off_from_the_apiserver_gives_up_within_the_renew_deadline(
+    cluster: LocalCluster, namespace: str
+) -> None:
+    elector, lost = elector_on_real_clock(cluster, namespace, "partition")
+    unreachable = client.ApiClient(client.Configuration(host="https://127.0.0.1:9"))
+
+    def partition() -> None:
+        elector.leases.cluster = KubeCluster(unreachable)
+
+    gave_up = run_until_lost(elector, lost, partition)
+    assert gave_up <= RENEW + RETRY + API_SLACK
+    # It could not say so either: the Lease still names it, and standbys wait for it to expire.
+    assert lease_spec(cluster, namespace, "partition")["holderIdentity"] == elector.identity
+
+
+def test_a_leader_whose_lease_was_taken_gives_up_at_its_next_renewal(
+    cluster: LocalCluster, namespace: str
+) -> None:
+    elector, lost = elector_on_real_clock(cluster, namespace, "taken")
+
+    def take() -> None:
+        patch = '{"spec":{"holderIdentity":"someone-else"}}'
+        cluster.kubectl("patch", "lease", "taken", "-n", namespace, "--type=merge", "-p", patch)
+
+    assert run_until_lost(elector, lost, take) <= RETRY + API_SLACK
 
 
 # ------------------------------------------------------------------ two operator processes, the chart's RBAC
