@@ -105,7 +105,7 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     configure(settings, runtime.settings)
     api = load_configuration()
     runtime.elector = elector_for(runtime.settings.leader_election, KubeCluster(api))
-    fence = runtime.elector.check if runtime.elector is not None else None
+    fence = runtime.elector.writing if runtime.elector is not None else None
     reconciler = Reconciler(KubeCluster(api, fence=fence), runtime.settings)
 
     async def process(key: Key) -> None:

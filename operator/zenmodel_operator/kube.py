@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
 from typing import Any
 
 from kubernetes import client, config
@@ -54,9 +55,11 @@ _PLURALS = {
 class KubeCluster:
     """`reconcile.Cluster` over the real API."""
 
-    def __init__(self, api: client.ApiClient, fence: Callable[[], None] | None = None) -> None:
+    def __init__(
+        self, api: client.ApiClient, fence: Callable[[], AbstractContextManager[None]] | None = None
+    ) -> None:
         self.api = api
-        # Called before every write; raises when this process may not write (leader.Elector.check).
+        # Entered around every write; raises when this process may not write (leader.Elector.writing).
         self.fence = fence
 
     def request(
@@ -70,7 +73,19 @@ class KubeCluster:
     ) -> dict[str, Any] | None:
         """One API call; None for 404 on reads. Secret bodies never reach an error's text."""
         if method != "GET" and self.fence is not None:
-            self.fence()
+            with self.fence():
+                return self._request(method, path, query=query, body=body, content_type=content_type)
+        return self._request(method, path, query=query, body=body, content_type=content_type)
+
+    def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        query: list[tuple[str, str]] | None,
+        body: Mapping[str, Any] | None,
+        content_type: str,
+    ) -> dict[str, Any] | None:
         _, url, headers, serialized, _ = self.api.param_serialize(
             method=method,
             resource_path=path,

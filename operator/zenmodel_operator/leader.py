@@ -8,7 +8,7 @@ wait. The decisions are pure functions of the Lease as last read, our identity a
   wall clock, so clock skew between nodes cannot make two leaders;
 - the leader renews every retry period; once renewing has failed for the renew deadline (shorter than the
   lease duration) it stops writing and exits, before any candidate may take the Lease over;
-- every write first passes `Elector.check`, which measures from the start of the last successful renew by
+- every write first passes `Elector.writing`, which measures from the start of the last successful renew by
   the same monotonic clock. CLOCK_MONOTONIC runs on while a process is stopped, so a leader frozen past the
   deadline (SIGSTOP, a long GC pause) fails the check on resuming, before its pending work can write.
 
@@ -25,9 +25,11 @@ import math
 import os
 import socket
 import sys
+import threading
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from enum import Enum
@@ -228,6 +230,8 @@ class Elector:
         self._renewed_at: float | None = None
         self._sighting: Sighting | None = None
         self._resource_version: str | None = None
+        self._writes = threading.Lock()
+        self._in_flight = 0
         self._task: asyncio.Task[None] | None = None
         metrics.LEADER.set(0)
 
@@ -244,9 +248,26 @@ class Elector:
         return still_leading(self._renewed_at, self._clock(), self.settings.renew_deadline)
 
     def check(self) -> None:
-        """The fence before every write (KubeCluster calls it, from any thread)."""
         if not self.leading():
             raise LeaseLost(f"not the leader of Lease {self.name} (or not renewed in time): write refused")
+
+    @contextmanager
+    def writing(self) -> Iterator[None]:
+        """The fence around every write (KubeCluster enters it, from any thread). It refuses unless we lead,
+        and counts the write while it is on its way, so that a clean stop releases the Lease only after it."""
+        with self._writes:
+            self.check()
+            self._in_flight += 1
+        try:
+            yield
+        finally:
+            with self._writes:
+                self._in_flight -= 1
+
+    def _close_fence(self) -> None:
+        with self._writes:
+            self._renewed_at = None
+        metrics.LEADER.set(0)
 
     def start(self, on_leading: Callable[[], None]) -> None:
         self._task = asyncio.create_task(self.run(on_leading), name="leader-election")
@@ -258,8 +279,14 @@ class Elector:
             await asyncio.gather(self._task, return_exceptions=True)
         if self._renewed_at is None or self._resource_version is None or self._sighting is None:
             return
-        self._renewed_at = None
-        metrics.LEADER.set(0)
+        self._close_fence()
+        # A write already past the fence must land before a standby may take over.
+        deadline = self._clock() + self.settings.renew_deadline
+        while self._in_flight and self._clock() < deadline:
+            await asyncio.sleep(0.05)
+        if self._in_flight:
+            log.warning("writes still on their way: Lease %s is left to expire, not released", self.name)
+            return
         record = released(self._sighting.record, micro_time(datetime.now(UTC)))
         try:
             await asyncio.to_thread(self.leases.update, record, self._resource_version)
@@ -280,8 +307,7 @@ class Elector:
             raise
         except Exception:
             log.exception("leader election failed")
-        self._renewed_at = None  # the fence closes before anything else happens
-        metrics.LEADER.set(0)
+        self._close_fence()  # before anything else happens
         log.info(
             "lost the leadership of Lease %s (not renewed within %gs, or taken over); exiting",
             self.name,

@@ -12,6 +12,7 @@ import asyncio
 import os
 import signal
 import subprocess
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
@@ -152,7 +153,7 @@ def test_the_fence_refuses_writes_once_the_renew_deadline_passed(
     clock, lost = StoppedClock(), list[str]()
     elector = in_process_elector(cluster, namespace, "fence", clock, lost)
     api = admin_api(cluster)
-    writer = KubeCluster(api, fence=elector.check)
+    writer = KubeCluster(api, fence=elector.writing)
 
     def secret(name: str) -> dict[str, object]:
         return {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name, "namespace": namespace}}
@@ -176,6 +177,37 @@ def test_the_fence_refuses_writes_once_the_renew_deadline_passed(
         and e["objectRef"].get("name") == "after-the-deadline"
         and e["verb"] != "get"
     ], "a fenced write reached the apiserver"
+
+
+def test_a_clean_stop_releases_the_lease_only_after_the_writes_on_their_way(
+    cluster: LocalCluster, namespace: str
+) -> None:
+    clock, lost = StoppedClock(), list[str]()
+    elector = in_process_elector(cluster, namespace, "handover", clock, lost)
+    entered, finish = threading.Event(), threading.Event()
+
+    def slow_write() -> None:
+        with elector.writing():
+            entered.set()
+            finish.wait(TIMEOUT)
+
+    async def scenario() -> None:
+        assert await elector.try_acquire_or_renew()
+        writer = threading.Thread(target=slow_write)
+        writer.start()
+        assert entered.wait(TIMEOUT)
+        stopping = asyncio.create_task(elector.stop())
+        await asyncio.sleep(RETRY)  # time enough for a stop that did not wait to have released
+        with pytest.raises(LeaseLost):
+            elector.check()  # no new write may start...
+        held = lease_spec(cluster, namespace, "handover")["holderIdentity"]
+        assert held == elector.identity, "released while a write was on its way"
+        finish.set()  # ...and once the last one has landed, the Lease is released
+        await asyncio.wait_for(stopping, TIMEOUT)
+        writer.join()
+        assert lease_spec(cluster, namespace, "handover")["holderIdentity"] == ""
+
+    asyncio.run(scenario())
 
 
 def elector_on_real_clock(cluster: LocalCluster, namespace: str, name: str) -> tuple[Elector, asyncio.Event]:
