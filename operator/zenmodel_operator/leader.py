@@ -9,8 +9,9 @@ wait. The decisions are pure functions of the Lease as last read, our identity a
 - the leader renews every retry period; once renewing has failed for the renew deadline (shorter than the
   lease duration) it stops writing and exits, before any candidate may take the Lease over;
 - every write first passes `Elector.writing`, which measures from the start of the last successful renew by
-  the same monotonic clock. CLOCK_MONOTONIC runs on while a process is stopped, so a leader frozen past the
-  deadline (SIGSTOP, a long GC pause) fails the check on resuming, before its pending work can write.
+  the same clock: CLOCK_BOOTTIME, which runs on while the process is stopped and while its machine is
+  suspended, so a leader frozen past the deadline (SIGSTOP, a long GC pause, a suspended VM) fails the
+  check on resuming, before its pending work can write.
 
 Writes are guarded by the clock, not by a token the apiserver checks: a write that passed the fence just
 before the deadline can still land after it, and the lease duration's margin over the renew deadline is
@@ -205,6 +206,14 @@ class LeaseApi:
 # ----------------------------------------------------------------------------------------------- elector
 
 
+_BOOTTIME = getattr(time, "CLOCK_BOOTTIME", None)
+
+
+def elapsed_clock() -> float:
+    """Seconds on a clock that never stops: CLOCK_BOOTTIME (Linux) counts suspends, CLOCK_MONOTONIC does not."""
+    return time.clock_gettime(_BOOTTIME) if _BOOTTIME is not None else time.monotonic()
+
+
 def exit_lease_lost() -> None:
     """Stops everything at once, as client-go's callers do (klog.Fatal): no worker may write after this."""
     logging.shutdown()
@@ -219,7 +228,7 @@ class Elector:
         settings: LeaderElectionSettings,
         *,
         identity: str | None = None,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Callable[[], float] = elapsed_clock,
         on_lost: Callable[[], None] = exit_lease_lost,
     ) -> None:
         self.leases = leases

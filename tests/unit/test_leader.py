@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import re
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from zenmodel_operator.leader import (
     Sighting,
     claim,
     decide,
+    elapsed_clock,
     expires_at,
     micro_time,
     new_identity,
@@ -158,6 +160,13 @@ def test_the_leaders_fence_closes_before_a_standby_may_take_over(
     seen = Sighting(record(OTHER, duration=lease_seconds), renew_started + seen_after + standby_offset)
     standby_may_take = decide(seen, ME, now + standby_offset) is Move.TAKE
     assert not (leader_may_write and standby_may_take)
+
+
+@pytest.mark.skipif(not hasattr(time, "CLOCK_BOOTTIME"), reason="CLOCK_BOOTTIME is Linux's")
+def test_the_fence_clock_counts_suspends() -> None:
+    before = time.clock_gettime(time.CLOCK_BOOTTIME)
+    reading = elapsed_clock()
+    assert before <= reading <= time.clock_gettime(time.CLOCK_BOOTTIME)
 
 
 def test_micro_time_and_identity() -> None:
