@@ -69,6 +69,12 @@ def test_lint_in_both_rbac_scopes() -> None:
         ),
         pytest.param({"leaderElection.retryPeriod": 0}, "/leaderElection/retryPeriod", id="zero-retry"),
         pytest.param({"leaderElection.id": "Shard_A"}, "/leaderElection/id", id="invalid-lease-name"),
+        pytest.param(
+            {"leaderElection.renewDeadline": 15}, "leaseDuration > renewDeadline", id="renew-not-below-lease"
+        ),
+        pytest.param(
+            {"leaderElection.retryPeriod": 9}, "renewDeadline > 1.2 x retryPeriod", id="retry-within-jitter"
+        ),
         pytest.param({"crds.install": "yes"}, "/crds/install", id="ill-typed-boolean"),
         pytest.param({"rbac.scope": "cluster-wide"}, "/rbac/scope", id="unknown-scope"),
         pytest.param({"logFormat": "xml"}, "/logFormat", id="unknown-log-format"),
