@@ -136,6 +136,7 @@ def add_arguments(parser: argparse.ArgumentParser, environ: Mapping[str, str] | 
         "--leader-election",
         type=parse_bool,
         nargs="?",
+        metavar="BOOL",
         const=True,
         default=parse_bool(str(default("LEADER_ELECTION", "false"))),
         help="run as one of several replicas: only the holder of a Lease reconciles and writes "
@@ -170,6 +171,7 @@ def add_arguments(parser: argparse.ArgumentParser, environ: Mapping[str, str] | 
         parser.add_argument(
             f"--leader-election-{flag}",
             type=float,
+            metavar="SECONDS",
             default=float(str(default(f"LEADER_ELECTION_{name}", fallback))),
             help=f"seconds: {meaning} (env ZENMODEL_LEADER_ELECTION_{name}, default {fallback:g})",
         )
