@@ -24,11 +24,13 @@ lint: $(VENV)/.installed
 	$(BIN)/mypy
 
 # Figures, not pass/fail, on the local control plane: rotation latency (goal < 2 s); the operator beside
-# a bare client and a 1 s poll loop at 1,000 objects, and its memory at 10,000 (that step is bounded).
+# a bare client and a 1 s poll loop at 1,000 objects, and its memory at 10,000 (that step is bounded);
+# leader failover.
 bench: $(VENV)/.installed tools
 	PYTHONPATH=tests $(BIN)/python benchmarks/rotation.py --parents 1
 	PYTHONPATH=tests $(BIN)/python benchmarks/rotation.py --parents 20
 	PYTHONPATH=tests $(BIN)/python benchmarks/scale.py --objects 1000 --scale-objects 10000 --scale-timeout 900
+	PYTHONPATH=tests $(BIN)/python benchmarks/failover.py
 
 tools:
 	bash hack/tools.sh >/dev/null

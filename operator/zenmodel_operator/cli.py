@@ -102,7 +102,12 @@ def _render(args: argparse.Namespace, stdout: TextIO) -> int:
 def _run(args: argparse.Namespace) -> int:
     from .runner import run  # imports kopf: only for `run`
 
-    run(operator_settings.from_arguments(args))
+    try:
+        settings = operator_settings.from_arguments(args)
+    except ValueError as error:
+        print(f"zenmodel-operator run: {error}", file=sys.stderr)
+        return 2
+    run(settings)
     return 0
 
 

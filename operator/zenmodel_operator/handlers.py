@@ -25,6 +25,7 @@ import kopf
 from . import metrics, seldon
 from .informer import Informer, Key, ObjectKey, Store, secrets_label_selector
 from .kube import InformedCluster, KubeCluster, list_watched, load_configuration
+from .leader import Elector, elector_for
 from .outage import OutageFilter, announce_recovery
 from .reconcile import Outcome, Reconciler, WriteKind
 from .settings import OperatorSettings
@@ -43,6 +44,7 @@ class Runtime:
     settings: OperatorSettings
     informer: Informer = field(default_factory=Informer)
     queue: WorkQueue[Key] | None = None
+    elector: Elector | None = None
     states: dict[Key, str] = field(default_factory=dict)
     # When a SeldonDeployment change first reached us, per parent, for the mirroring latency.
     seldon_changed_at: dict[Key, float] = field(default_factory=dict)
@@ -114,7 +116,10 @@ def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
 async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
     runtime: Runtime = memo["runtime"]
     configure(settings, runtime.settings)
-    kube = KubeCluster(load_configuration())
+    api = load_configuration()
+    runtime.elector = elector_for(runtime.settings.leader_election, KubeCluster(api))
+    fence = runtime.elector.writing if runtime.elector is not None else None
+    kube = KubeCluster(api, fence=fence)
     reconciler = Reconciler(InformedCluster(runtime.informer, kube), runtime.settings)
 
     async def process(key: Key) -> None:
@@ -149,7 +154,11 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
         len(informer.seldon_deployments),
         len(informer.secrets),
     )
-    queue.start()
+    if runtime.elector is None:
+        queue.start()
+    else:
+        # A standby keeps watching and queueing; the queue drains (everything cached) once it leads.
+        runtime.elector.start(on_leading=queue.start)
     outages: OutageFilter | None = memo.get("outages")
     if outages is not None:
         memo["recovery_probe"] = asyncio.create_task(announce_recovery(outages, kube.ready, queue.retry_now))
@@ -163,6 +172,8 @@ async def cleanup(memo: kopf.Memo, **_: Any) -> None:
         probe.cancel()
     if runtime.queue is not None:
         await runtime.queue.stop()
+    if runtime.elector is not None:
+        await runtime.elector.stop()
 
 
 def on_event(runtime: Runtime, store: Store, type: str | None, body: kopf.Body) -> None:

@@ -11,7 +11,8 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import AbstractContextManager
 from typing import Any
 
 import urllib3
@@ -64,8 +65,12 @@ _PLURALS = {
 class KubeCluster:
     """The writes of `reconcile.Cluster` over the real API, as blocking calls of the official client."""
 
-    def __init__(self, api: client.ApiClient) -> None:
+    def __init__(
+        self, api: client.ApiClient, fence: Callable[[], AbstractContextManager[None]] | None = None
+    ) -> None:
         self.api = api
+        # Entered around every write; raises when this process may not write (leader.Elector.writing).
+        self.fence = fence
 
     def request(
         self,
@@ -77,6 +82,20 @@ class KubeCluster:
         content_type: str = "application/json",
     ) -> dict[str, Any]:
         """One API call. Secret bodies never reach an error's text."""
+        if method != "GET" and self.fence is not None:
+            with self.fence():
+                return self._request(method, path, query=query, body=body, content_type=content_type)
+        return self._request(method, path, query=query, body=body, content_type=content_type)
+
+    def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        query: list[tuple[str, str]] | None,
+        body: Mapping[str, Any] | None,
+        content_type: str,
+    ) -> dict[str, Any]:
         _, url, headers, serialized, _ = self.api.param_serialize(
             method=method,
             resource_path=path,

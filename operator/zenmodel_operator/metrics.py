@@ -27,6 +27,9 @@ CREDENTIAL_ERRORS = Counter(
     "zenmodel_credential_errors", "Reconciles that found the credentials unusable, by reason.", ["reason"]
 )
 QUEUE_DEPTH = Gauge("zenmodel_workqueue_depth", "Keys waiting or being reconciled.")
+LEADER = Gauge(
+    "zenmodel_leader", "1 while this process holds the leader-election Lease (or runs alone), else 0."
+)
 
 
 def serve(port: int) -> None:

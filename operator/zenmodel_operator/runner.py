@@ -19,7 +19,7 @@ def run(settings: OperatorSettings) -> None:
     log.info("zenmodel-operator starting; watching %s", scope)
     kopf.run(
         registry=registry,
-        standalone=True,  # one replica (Recreate): no peering objects to write
+        standalone=True,  # kopf's peering stays off: replicas elect a leader over a Lease (leader.py)
         clusterwide=not settings.namespaces,
         namespaces=list(settings.namespaces),
         liveness_endpoint=f"http://0.0.0.0:{settings.health_port}/healthz" if settings.health_port else None,

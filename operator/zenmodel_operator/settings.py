@@ -4,10 +4,48 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 
 ENV_PREFIX = "ZENMODEL_"
+# Where a pod finds its own namespace: the default home of the leader-election Lease.
+IN_CLUSTER_NAMESPACE_FILE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
+# client-go refuses a renew deadline within its jitter of the retry period (leaderelection.JitterFactor).
+RETRY_JITTER_FACTOR = 1.2
+_DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+
+
+@dataclass(frozen=True)
+class LeaderElectionSettings:
+    """One leader over a coordination.k8s.io/v1 Lease; the durations are client-go's defaults, in seconds."""
+
+    enabled: bool = False
+    namespace: str = ""  # empty: the pod's own namespace
+    lease_id: str = "zenmodel-operator"
+    lease_duration: float = 15.0
+    renew_deadline: float = 10.0
+    retry_period: float = 2.0
+
+    def problems(self) -> list[str]:
+        """What makes these settings unusable (client-go's checks); empty when they are fine."""
+        found = []
+        if not (0 < len(self.lease_id) <= 253 and _DNS_SUBDOMAIN.match(self.lease_id)):
+            found.append(f"--leader-election-id {self.lease_id!r} is not a valid Lease name")
+        if self.retry_period <= 0:
+            found.append("--leader-election-retry-period must be positive")
+        if self.renew_deadline <= RETRY_JITTER_FACTOR * self.retry_period:
+            found.append(
+                f"--leader-election-renew-deadline ({self.renew_deadline:g}s) must exceed "
+                f"{RETRY_JITTER_FACTOR:g} x --leader-election-retry-period ({self.retry_period:g}s)"
+            )
+        if self.lease_duration <= self.renew_deadline:
+            found.append(
+                f"--leader-election-lease-duration ({self.lease_duration:g}s) must exceed "
+                f"--leader-election-renew-deadline ({self.renew_deadline:g}s)"
+            )
+        return found
 
 
 @dataclass(frozen=True)
@@ -20,6 +58,7 @@ class OperatorSettings:
     metrics_port: int = 8080
     health_port: int = 8081
     workers: int = 4
+    leader_election: LeaderElectionSettings = field(default_factory=LeaderElectionSettings)
 
 
 def parse_bool(value: str) -> bool:
@@ -92,9 +131,75 @@ def add_arguments(parser: argparse.ArgumentParser, environ: Mapping[str, str] | 
         default=int(str(default("WORKERS", defaults.workers))),
         help="objects reconciled at once (env ZENMODEL_WORKERS)",
     )
+    election = defaults.leader_election
+    parser.add_argument(
+        "--leader-election",
+        type=parse_bool,
+        nargs="?",
+        metavar="BOOL",
+        const=True,
+        default=parse_bool(str(default("LEADER_ELECTION", "false"))),
+        help="run as one of several replicas: only the holder of a Lease reconciles and writes "
+        "(env ZENMODEL_LEADER_ELECTION, default false)",
+    )
+    parser.add_argument(
+        "--leader-election-namespace",
+        default=default("LEADER_ELECTION_NAMESPACE", election.namespace),
+        help="namespace of the Lease; default: the pod's own (env ZENMODEL_LEADER_ELECTION_NAMESPACE)",
+    )
+    parser.add_argument(
+        "--leader-election-id",
+        default=default("LEADER_ELECTION_ID", election.lease_id),
+        help="name of the Lease; operators sharding namespaces need one each "
+        "(env ZENMODEL_LEADER_ELECTION_ID, default zenmodel-operator)",
+    )
+    for flag, name, fallback, meaning in (
+        (
+            "lease-duration",
+            "LEASE_DURATION",
+            election.lease_duration,
+            "how long standbys wait on a silent leader",
+        ),
+        (
+            "renew-deadline",
+            "RENEW_DEADLINE",
+            election.renew_deadline,
+            "how long the leader keeps writing unrenewed",
+        ),
+        ("retry-period", "RETRY_PERIOD", election.retry_period, "how often the Lease is renewed or tried"),
+    ):
+        parser.add_argument(
+            f"--leader-election-{flag}",
+            type=float,
+            metavar="SECONDS",
+            default=float(str(default(f"LEADER_ELECTION_{name}", fallback))),
+            help=f"seconds: {meaning} (env ZENMODEL_LEADER_ELECTION_{name}, default {fallback:g})",
+        )
+
+
+def in_cluster_namespace() -> str:
+    try:
+        return IN_CLUSTER_NAMESPACE_FILE.read_text().strip()
+    except OSError:
+        return ""
 
 
 def from_arguments(args: argparse.Namespace) -> OperatorSettings:
+    """The settings `run` was given; ValueError names every flag that is wrong."""
+    election = LeaderElectionSettings(
+        enabled=args.leader_election,
+        namespace=args.leader_election_namespace or (in_cluster_namespace() if args.leader_election else ""),
+        lease_id=args.leader_election_id,
+        lease_duration=args.leader_election_lease_duration,
+        renew_deadline=args.leader_election_renew_deadline,
+        retry_period=args.leader_election_retry_period,
+    )
+    if election.enabled:
+        problems = election.problems()
+        if not election.namespace:
+            problems.append("--leader-election-namespace is needed outside a pod")
+        if problems:
+            raise ValueError("; ".join(problems))
     return OperatorSettings(
         ingress_base_url=args.ingress_base_url or None,
         namespaces=tuple(args.namespaces),
@@ -104,4 +209,5 @@ def from_arguments(args: argparse.Namespace) -> OperatorSettings:
         metrics_port=args.metrics_port,
         health_port=args.health_port,
         workers=max(1, args.workers),
+        leader_election=election,
     )

@@ -58,13 +58,23 @@ def test_lint_in_both_rbac_scopes() -> None:
 @pytest.mark.parametrize(
     ("values", "complaint"),
     [
-        pytest.param(
-            {"replicaCount": 2}, "additional properties 'replicaCount' not allowed", id="unknown-top-level"
-        ),
+        pytest.param({"replicas": 2}, "additional properties 'replicas' not allowed", id="unknown-top-level"),
         pytest.param(
             {"image.digest": "sha256:0"}, "additional properties 'digest' not allowed", id="unknown-nested"
         ),
         pytest.param({"workers": "four"}, "/workers", id="ill-typed-integer"),
+        pytest.param({"replicaCount": 0}, "/replicaCount", id="no-replicas"),
+        pytest.param(
+            {"leaderElection.enabled": False}, "/leaderElection/enabled", id="two-replicas-without-election"
+        ),
+        pytest.param({"leaderElection.retryPeriod": 0}, "/leaderElection/retryPeriod", id="zero-retry"),
+        pytest.param({"leaderElection.id": "Shard_A"}, "/leaderElection/id", id="invalid-lease-name"),
+        pytest.param(
+            {"leaderElection.renewDeadline": 15}, "leaseDuration > renewDeadline", id="renew-not-below-lease"
+        ),
+        pytest.param(
+            {"leaderElection.retryPeriod": 9}, "renewDeadline > 1.2 x retryPeriod", id="retry-within-jitter"
+        ),
         pytest.param({"crds.install": "yes"}, "/crds/install", id="ill-typed-boolean"),
         pytest.param({"rbac.scope": "cluster-wide"}, "/rbac/scope", id="unknown-scope"),
         pytest.param({"logFormat": "xml"}, "/logFormat", id="unknown-log-format"),
@@ -98,12 +108,16 @@ def test_defaults_render_cluster_scope_with_every_object() -> None:
             "ClusterRoleBinding",
             "Service",
             "Deployment",
+            "Role",
+            "RoleBinding",
+            "PodDisruptionBudget",
         ]
     )
     assert all(
         o["metadata"].get("namespace") == "zenmodel-system"
         for o in objects
-        if o["kind"] in ("ServiceAccount", "Service", "Deployment")
+        if o["kind"]
+        in ("ServiceAccount", "Service", "Deployment", "Role", "RoleBinding", "PodDisruptionBudget")
     )
 
 
@@ -131,9 +145,14 @@ def test_crd_can_be_left_out() -> None:
     assert not find(render({"crds.install": False}), "CustomResourceDefinition")
 
 
+def workload_roles(objects: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The Roles but the Lease's (tested on its own)."""
+    return [r for r in find(objects, "Role") if not r["metadata"]["name"].endswith("-leader-election")]
+
+
 def test_cluster_scope_rbac() -> None:
     objects = render()
-    assert not find(objects, "Role") and not find(objects, "RoleBinding")
+    assert not workload_roles(objects)
     (role,) = find(objects, "ClusterRole")
     assert role["rules"] == [CRD_DISCOVERY_RULE, *WORKLOAD_RULES]
     (binding,) = find(objects, "ClusterRoleBinding")
@@ -158,8 +177,10 @@ def test_namespaced_scope_rbac() -> None:
     assert cluster_role["rules"] == [CRD_DISCOVERY_RULE, NAMESPACE_DISCOVERY_RULE], (
         "no cluster-wide workload access"
     )
-    roles = find(objects, "Role")
-    bindings = find(objects, "RoleBinding")
+    roles = workload_roles(objects)
+    bindings = [
+        b for b in find(objects, "RoleBinding") if b["roleRef"]["name"] == roles[0]["metadata"]["name"]
+    ]
     assert sorted(r["metadata"]["namespace"] for r in roles) == ["models", "models-staging"]
     assert sorted(b["metadata"]["namespace"] for b in bindings) == ["models", "models-staging"]
     assert all(r["rules"] == WORKLOAD_RULES for r in roles)
@@ -176,14 +197,12 @@ def test_no_rule_deletes_or_updates_a_spec() -> None:
                 assert "*" not in rule["verbs"] and "*" not in rule["resources"]
                 assert not {"delete", "deletecollection"} & set(rule["verbs"])
                 if "update" in rule["verbs"]:
-                    assert rule["resources"] == ["zenmodeldeployments/finalizers"]
+                    assert rule["resources"] in (["zenmodeldeployments/finalizers"], ["leases"])
 
 
 def test_pod_meets_the_restricted_pod_security_standard() -> None:
     objects = render()
     (deployment,) = find(objects, "Deployment")
-    assert deployment["spec"]["replicas"] == 1
-    assert deployment["spec"]["strategy"] == {"type": "Recreate"}
     pod = deployment["spec"]["template"]["spec"]
     assert pod["securityContext"]["runAsNonRoot"] is True
     assert isinstance(pod["securityContext"]["runAsUser"], int) and pod["securityContext"]["runAsUser"] > 0
@@ -196,6 +215,96 @@ def test_pod_meets_the_restricted_pod_security_standard() -> None:
     assert {"name": "tmp", "mountPath": "/tmp"} in container["volumeMounts"]
     assert {"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}} in pod["volumes"]
     assert container["resources"]["requests"] and container["resources"]["limits"]["memory"]
+
+
+LEASE = "zenmodel-operator"  # the default release's full name
+
+
+def test_two_replicas_elect_a_leader_by_default() -> None:
+    objects = render()
+    (deployment,) = find(objects, "Deployment")
+    assert deployment["spec"]["replicas"] == 2
+    assert deployment["spec"]["strategy"] == {
+        "type": "RollingUpdate",
+        "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0},
+    }
+    env = env_of(objects)
+    assert env["ZENMODEL_LEADER_ELECTION"] == "true"
+    assert env["ZENMODEL_LEADER_ELECTION_NAMESPACE"] == "zenmodel-system"
+    assert env["ZENMODEL_LEADER_ELECTION_ID"] == LEASE
+    durations = [
+        env[f"ZENMODEL_LEADER_ELECTION_{d}"] for d in ("LEASE_DURATION", "RENEW_DEADLINE", "RETRY_PERIOD")
+    ]
+    assert durations == ["15", "10", "2"]
+    selector = deployment["spec"]["selector"]["matchLabels"]
+    assert deployment["spec"]["template"]["spec"]["affinity"] == {
+        "podAntiAffinity": {
+            "preferredDuringSchedulingIgnoredDuringExecution": [
+                {
+                    "weight": 100,
+                    "podAffinityTerm": {
+                        "topologyKey": "kubernetes.io/hostname",
+                        "labelSelector": {"matchLabels": selector},
+                    },
+                }
+            ]
+        }
+    }
+    (budget,) = find(objects, "PodDisruptionBudget")
+    assert budget["spec"] == {"minAvailable": 1, "selector": {"matchLabels": selector}}
+
+
+def test_leases_are_granted_in_the_release_namespace_only_and_only_its_own_renewed() -> None:
+    for values in ({}, NAMESPACED):
+        objects = render(values)
+        (role,) = find(objects, "Role", f"{LEASE}-leader-election")
+        assert role["metadata"]["namespace"] == "zenmodel-system"
+        assert role["rules"] == [
+            {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": ["create"]},
+            {
+                "apiGroups": ["coordination.k8s.io"],
+                "resources": ["leases"],
+                "resourceNames": [LEASE],
+                "verbs": ["get", "update"],
+            },
+        ]
+        (binding,) = find(objects, "RoleBinding", f"{LEASE}-leader-election")
+        assert binding["roleRef"]["name"] == role["metadata"]["name"]
+        assert binding["subjects"] == [
+            {"kind": "ServiceAccount", "name": "zenmodel-operator", "namespace": "zenmodel-system"}
+        ]
+        cluster_rules = [r for o in find(objects, "ClusterRole") for r in o["rules"]]
+        assert not [r for r in cluster_rules if "coordination.k8s.io" in r["apiGroups"]]
+
+
+def test_a_named_lease_shards_releases_apart() -> None:
+    objects = render({"leaderElection.id": "zmo-shard-a"}, release="shard-a")
+    assert env_of(objects)["ZENMODEL_LEADER_ELECTION_ID"] == "zmo-shard-a"
+    (role,) = find(objects, "Role", "shard-a-zenmodel-operator-leader-election")
+    assert role["rules"][1]["resourceNames"] == ["zmo-shard-a"]
+    assert env_of(render(release="shard-b"))["ZENMODEL_LEADER_ELECTION_ID"] == "shard-b-zenmodel-operator"
+
+
+def test_a_single_replica_runs_alone_without_election() -> None:
+    objects = render({"replicaCount": 1, "leaderElection.enabled": False})
+    (deployment,) = find(objects, "Deployment")
+    assert deployment["spec"]["replicas"] == 1
+    assert deployment["spec"]["strategy"] == {"type": "Recreate"}
+    assert "affinity" not in deployment["spec"]["template"]["spec"]
+    assert not find(objects, "PodDisruptionBudget") and not find(objects, "Role")
+    env = env_of(objects)
+    assert env["ZENMODEL_LEADER_ELECTION"] == "false"
+    assert not [name for name in env if name.startswith("ZENMODEL_LEADER_ELECTION_")]
+
+
+def test_an_affinity_of_ones_own_replaces_the_spread_and_the_budget_can_go() -> None:
+    affinity: dict[str, Any] = {
+        "nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": []}}
+    }
+    objects = render({"affinity": affinity, "podDisruptionBudget.enabled": False})
+    (deployment,) = find(objects, "Deployment")
+    assert deployment["spec"]["template"]["spec"]["affinity"] == affinity
+    assert not find(objects, "PodDisruptionBudget")
 
 
 def test_probes_use_the_health_endpoint_and_metrics_its_port() -> None:
@@ -247,6 +356,10 @@ def test_values_reach_the_operator_environment() -> None:
                 "workers": 8,
                 "metrics.port": 9090,
                 "healthPort": 9091,
+                "leaderElection.id": "zmo-shard-a",
+                "leaderElection.leaseDuration": 3,
+                "leaderElection.renewDeadline": 2,
+                "leaderElection.retryPeriod": 0.5,
             }
         )
     )
@@ -259,6 +372,12 @@ def test_values_reach_the_operator_environment() -> None:
         "ZENMODEL_WORKERS": "8",
         "ZENMODEL_METRICS_PORT": "9090",
         "ZENMODEL_HEALTH_PORT": "9091",
+        "ZENMODEL_LEADER_ELECTION": "true",
+        "ZENMODEL_LEADER_ELECTION_NAMESPACE": "zenmodel-system",
+        "ZENMODEL_LEADER_ELECTION_ID": "zmo-shard-a",
+        "ZENMODEL_LEADER_ELECTION_LEASE_DURATION": "3",
+        "ZENMODEL_LEADER_ELECTION_RENEW_DEADLINE": "2",
+        "ZENMODEL_LEADER_ELECTION_RETRY_PERIOD": "0.5",
     }
     # The operator's own parser accepts every value the chart passes.
     parser = argparse.ArgumentParser()
@@ -267,6 +386,9 @@ def test_values_reach_the_operator_environment() -> None:
     assert parsed.namespaces == ("models", "team-*")
     assert parsed.require_credentials_label is False
     assert (parsed.metrics_port, parsed.health_port, parsed.workers) == (9090, 9091, 8)
+    assert parsed.leader_election == settings.LeaderElectionSettings(
+        True, "zenmodel-system", "zmo-shard-a", 3, 2, 0.5
+    )
 
 
 def test_metrics_service_and_optional_service_monitor() -> None:
@@ -315,7 +437,10 @@ def test_deploy_manifests_are_cluster_scoped_defaults_in_zenmodel_system() -> No
     assert not find(objects, "CustomResourceDefinition"), (
         "the CRD is deploy/'s verbatim copy, not the template's"
     )
-    assert find(objects, "ClusterRole") and not find(objects, "Role")
+    assert find(objects, "ClusterRole")
+    assert [role["metadata"]["name"] for role in find(objects, "Role")] == [
+        "zenmodel-operator-leader-election"
+    ]
     assert env_of(objects)["ZENMODEL_NAMESPACES"] == ""
     kustomization = yaml.safe_load((DEPLOY / "kustomization.yaml").read_text())
     assert kustomization["resources"] == ["namespace.yaml", CRD_FILE, "operator.yaml"]

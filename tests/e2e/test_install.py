@@ -8,7 +8,6 @@ it proves the chart's RBAC is enough; `kubectl auth can-i` proves it is not more
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -16,7 +15,17 @@ from typing import Any
 import pytest
 import yaml
 
-from support.helmchart import CHART, OPERATOR_NAMESPACE, ROOT, HelmError, helm, set_flags, template
+from support.helmchart import (
+    CHART,
+    OPERATOR_NAMESPACE,
+    ROOT,
+    HelmError,
+    helm,
+    helm_env,
+    installed_release,
+    set_flags,
+    template,
+)
 from support.localcluster import LocalCluster
 from support.objects import (
     apply,
@@ -44,16 +53,6 @@ PERMISSION_PROBLEMS = ("Forbidden", "forbidden", "HTTP 403", "Not enough permiss
 # ----------------------------------------------------------------------------------------------- helpers
 
 
-def helm_env(cluster: LocalCluster, home: Path) -> dict[str, str]:
-    """helm as cluster-admin, with its config and caches kept out of the user's home."""
-    return {
-        **cluster.env(),
-        "HELM_CACHE_HOME": str(home / "cache"),
-        "HELM_CONFIG_HOME": str(home / "config"),
-        "HELM_DATA_HOME": str(home / "data"),
-    }
-
-
 def server_dry_run(cluster: LocalCluster, manifests: str) -> None:
     cluster.kubectl("apply", "--dry-run=server", "-f", "-", input=manifests)
 
@@ -75,23 +74,6 @@ def can_i(
     answer = result.stdout.strip()
     assert answer in ("yes", "no"), f"kubectl auth can-i {' '.join(args)}: {result.stdout}{result.stderr}"
     return answer == "yes"
-
-
-@contextmanager
-def installed_release(
-    cluster: LocalCluster,
-    env: dict[str, str],
-    release: str,
-    namespace: str,
-    values: dict[str, Any],
-    path: Path,
-) -> Iterator[Path]:
-    """`helm install` of the chart, then uninstall; yields a kubeconfig with its ServiceAccount's real token."""
-    helm("install", release, str(CHART), "--namespace", namespace, *set_flags(values), env=env)
-    try:
-        yield cluster.create_service_account_kubeconfig(namespace, f"{release}-zenmodel-operator", path)
-    finally:
-        helm("uninstall", release, "--namespace", namespace, "--ignore-not-found", env=env, check=False)
 
 
 def event_reasons(cluster: LocalCluster, namespace: str, name: str) -> list[str]:
@@ -194,6 +176,8 @@ def test_helm_install_upgrade_and_uninstall(
                 f"deployment.apps/{release}-zenmodel-operator",
                 f"clusterrole.rbac.authorization.k8s.io/{release}-zenmodel-operator",
                 f"clusterrolebinding.rbac.authorization.k8s.io/{release}-zenmodel-operator",
+                f"role.rbac.authorization.k8s.io/{release}-zenmodel-operator-leader-election",
+                f"rolebinding.rbac.authorization.k8s.io/{release}-zenmodel-operator-leader-election",
             ]
         )
         # The Deployment controller's pod passes the namespace's restricted Pod Security admission.
@@ -369,6 +353,7 @@ def test_namespaced_rbac_is_no_broader_than_needed(
         ) as kubeconfig,
     ):
         can = partial(can_i, cluster, kubeconfig)
+        lease = f"{release}-zenmodel-operator"
 
         watched = models_namespace
         granted = [
@@ -385,6 +370,10 @@ def test_namespaced_rbac_is_no_broader_than_needed(
             ("watch", "customresourcedefinitions.apiextensions.k8s.io", None, None),
             ("list", "namespaces", None, None),
             ("watch", "namespaces", None, None),
+            # Leader election: its own Lease, in its own namespace.
+            ("create", "leases.coordination.k8s.io", operator_namespace, None),
+            ("get", f"leases.coordination.k8s.io/{lease}", operator_namespace, None),
+            ("update", f"leases.coordination.k8s.io/{lease}", operator_namespace, None),
         ]
         denied = [
             # Secrets: nowhere but the watched namespace -- not cluster-wide, not another namespace, not its own.
@@ -417,7 +406,11 @@ def test_namespaced_rbac_is_no_broader_than_needed(
             ("patch", "events", watched, None),
             ("list", "configmaps", watched, None),
             ("create", "pods", watched, None),
-            ("create", "leases.coordination.k8s.io", operator_namespace, None),
+            ("create", "leases.coordination.k8s.io", watched, None),
+            ("get", "leases.coordination.k8s.io/another-lease", operator_namespace, None),
+            ("update", "leases.coordination.k8s.io/another-lease", operator_namespace, None),
+            ("delete", f"leases.coordination.k8s.io/{lease}", operator_namespace, None),
+            ("list", "leases.coordination.k8s.io", operator_namespace, None),
             ("*", "*", None, None),
         ]
         assert [check for check in granted if not can(*check)] == []

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import json
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from support.localcluster import resolve_tools_dir
+from support.localcluster import LocalCluster, resolve_tools_dir
 
 ROOT = Path(__file__).resolve().parents[2]
 CHART = ROOT / "charts" / "zenmodel-operator"
@@ -65,3 +66,30 @@ def render(values: dict[str, Any] | None = None, **kwargs: Any) -> list[dict[str
 
 def find(objects: list[dict[str, Any]], kind: str, name: str | None = None) -> list[dict[str, Any]]:
     return [o for o in objects if o["kind"] == kind and (name is None or o["metadata"]["name"] == name)]
+
+
+def helm_env(cluster: LocalCluster, home: Path) -> dict[str, str]:
+    """helm as cluster-admin, with its config and caches kept out of the user's home."""
+    return {
+        **cluster.env(),
+        "HELM_CACHE_HOME": str(home / "cache"),
+        "HELM_CONFIG_HOME": str(home / "config"),
+        "HELM_DATA_HOME": str(home / "data"),
+    }
+
+
+@contextmanager
+def installed_release(
+    cluster: LocalCluster,
+    env: dict[str, str],
+    release: str,
+    namespace: str,
+    values: dict[str, Any],
+    path: Path,
+) -> Iterator[Path]:
+    """`helm install` of the chart, then uninstall; yields a kubeconfig with its ServiceAccount's real token."""
+    helm("install", release, str(CHART), "--namespace", namespace, *set_flags(values), env=env)
+    try:
+        yield cluster.create_service_account_kubeconfig(namespace, f"{release}-zenmodel-operator", path)
+    finally:
+        helm("uninstall", release, "--namespace", namespace, "--ignore-not-found", env=env, check=False)

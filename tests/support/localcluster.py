@@ -361,17 +361,19 @@ class LocalCluster:
         return self.workdir / "logs" / "audit.log"
 
     def audit_events(self) -> list[dict[str, Any]]:
-        """The apiserver's audit events: every request that touched a Secret, at Metadata level."""
+        """The apiserver's audit events, at Metadata level: every request that touched a Secret, and every
+        write of any resource; Lease writes also carry their request and response bodies."""
         if not self.audit_log.exists():
             return []
         return [json.loads(line) for line in self.audit_log.read_text().splitlines() if line.strip()]
 
     def _write_audit_policy(self) -> Path:
-        # Every request on Secrets: enough to show who listed or watched them, with which label selector.
-        # GETs of what the operator reads, and writes to what it writes: the budgets count its requests by
-        # user agent, as Seldon's controller, the scheduler and the controller manager write Events and
-        # statuses too.
+        # Secrets: who listed or watched them, and with which label selector. GETs of what the operator
+        # reads (its read budget). Writes: who wrote what (the write budget, told apart by user agent from
+        # Seldon's controller, the scheduler and the controller manager; a standby that must write
+        # nothing). Lease bodies: who held a Lease when.
         path = self.pki / "audit-policy.yaml"
+        writes = ["create", "update", "patch", "delete", "deletecollection"]
         policy = {
             "apiVersion": "audit.k8s.io/v1",
             "kind": "Policy",
@@ -387,18 +389,12 @@ class LocalCluster:
                     ],
                 },
                 {
-                    "level": "Metadata",
-                    "verbs": ["create", "update", "patch", "delete"],
-                    "resources": [
-                        {"group": "", "resources": ["events"]},
-                        {"group": "events.k8s.io", "resources": ["events"]},
-                        {"group": "machinelearning.seldon.io", "resources": ["seldondeployments"]},
-                        {
-                            "group": "zenml.io",
-                            "resources": ["zenmodeldeployments", "zenmodeldeployments/status"],
-                        },
-                    ],
+                    "level": "RequestResponse",
+                    "verbs": writes,
+                    "resources": [{"group": "coordination.k8s.io", "resources": ["leases"]}],
                 },
+                {"level": "None", "nonResourceURLs": ["*"]},
+                {"level": "Metadata", "verbs": writes},
                 {"level": "None"},
             ],
         }

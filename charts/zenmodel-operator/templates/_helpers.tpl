@@ -108,3 +108,8 @@ spec or metadata.
   resources: ["events"]
   verbs: ["create"]
 {{- end }}
+
+{{/* The leader-election Lease's name: leaderElection.id, else the release's full name. */}}
+{{- define "zenmodel-operator.leaseName" -}}
+{{- .Values.leaderElection.id | default (include "zenmodel-operator.fullname" .) }}
+{{- end }}
