@@ -151,8 +151,11 @@ def wait_state(
         )
     except AssertionError as exc:
         seldon = (get(cluster, "seldondeployment", namespace, name) or {}).get("status")
+        workloads = cluster.kubectl(
+            "get", "deployments,replicasets,pods", "-n", namespace, "-o", "wide", check=False
+        ).stdout
         raise AssertionError(
-            f"{exc}\nlast status: {json.dumps(last)}\nSeldon's status: {json.dumps(seldon)}"
+            f"{exc}\nlast status: {json.dumps(last)}\nSeldon's status: {json.dumps(seldon)}\n{workloads}"
         ) from None
     return must_get(cluster, "zmd", namespace, name)
 
