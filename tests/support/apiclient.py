@@ -9,6 +9,8 @@ from typing import Any
 
 from support.localcluster import LocalCluster
 
+USER_AGENT = "zenmodel-e2e-apiclient"
+
 
 @dataclass(frozen=True)
 class Verdict:
@@ -32,7 +34,8 @@ class ApiClient:
         self.connection.close()
 
     def _request(self, method: str, path: str, body: bytes | None = None) -> tuple[int, dict[str, Any]]:
-        headers = {"Content-Type": "application/json", "Accept": "application/json"}
+        # Named, as every client is: the audit log (which other tests read) keys on the user agent.
+        headers = {"Content-Type": "application/json", "Accept": "application/json", "User-Agent": USER_AGENT}
         for attempt in range(2):
             try:
                 self.connection.request(method, path, body=body, headers=headers)
