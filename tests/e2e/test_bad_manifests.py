@@ -352,11 +352,13 @@ CORPUS: tuple[Bad, ...] = (
     Bad("name-too-long", lambda spec: None, Refused("metadata.name", "DNS-1035 label"), name="n" * 56),
     # accepted by the schema, reported by the operator
     Bad("secret-missing", lambda spec: None, Reported("SecretNotFound", "does not exist")),
+    # An unlabelled Secret is never read (only labelled ones are watched), so the operator cannot tell it
+    # from a missing one: one reason, and a message naming both.
     Bad(
         "secret-not-opted-in",
         lambda spec: None,
         Reported(
-            "SecretNotOptedIn",
+            "SecretNotFound",
             "lacks the label",
             ({"AWS_ACCESS_KEY_ID": "a", "AWS_SECRET_ACCESS_KEY": "b"}, {}),
         ),
