@@ -570,10 +570,7 @@ class LocalCluster:
             f"--tls-cert-file={pki / 'controller-manager.crt'}",
             f"--tls-private-key-file={pki / 'controller-manager.key'}",
             "--leader-elect=false",
-            # No kubelets here: the only Node is kwok's fake one. When a busy machine delays its heartbeat,
-            # the node lifecycle controller marks its pods NotReady, and nothing ever makes them Ready
-            # again (kwok readies only Pending pods), so Deployments would stay unavailable for good.
-            "--controllers=*,-node-lifecycle-controller",
+            "--controllers=*",
             "--use-service-account-credentials=true",
             # Each controller's own client is set up with a few requests through the root client; at the
             # default 20 QPS that alone throttles the start of ~40 controllers to ~5 s.
@@ -723,6 +720,10 @@ class LocalCluster:
             # Pod IPs must not overlap the Service range.
             f"--cidr={POD_CIDR}",
             f"--server-address=127.0.0.1:{port}",
+            # As kwokctl runs it: the node-heartbeat-with-lease stage renews a Lease of this duration.
+            # Without one the node lifecycle controller sees no heartbeat and marks the Node NotReady
+            # 50 s after it starts (and its pods with it).
+            "--node-lease-duration-seconds=40",
         )
         self._wait(kwok, deadline, self._fake_node_ready)
 
