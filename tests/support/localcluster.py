@@ -535,9 +535,6 @@ class LocalCluster:
             # As OpenShift does: setting blockOwnerDeletion then needs update on the owner's finalizers,
             # so the chart's RBAC is proven against the strictest common setting.
             "--enable-admission-plugins=OwnerReferencesPermissionEnforcement",
-            # A new Node gets a not-ready taint from this plugin, and only the node lifecycle controller
-            # (not run here: see the controller manager's flags) would lift it once kwok reports Ready.
-            "--disable-admission-plugins=TaintNodesByCondition",
             f"--audit-policy-file={self._write_audit_policy()}",
             f"--audit-log-path={self.audit_log}",
             "--audit-log-format=json",
