@@ -29,7 +29,6 @@ from support.objects import apply, patch_seldon_status, s3_secret, wait_state, z
 from support.operator_process import OperatorProcess
 from support.waiting import wait_for
 
-REPO = Path(__file__).resolve().parent.parent
 MODELS = "bench-models"
 LEASE_NAMESPACE = "bench-system"
 LEASE_NAME = "zenmodel-operator"
@@ -160,9 +159,7 @@ def main() -> int:
         tempfile.TemporaryDirectory(prefix="zmo-failover-") as workdir,
         LocalCluster(Path(workdir) / "c") as cluster,
     ):
-        cluster.start(
-            [REPO / "crds" / "zenml.io_zenmodeldeployments.yaml", cluster.tools_dir / "seldon-crd.yaml"]
-        )
+        cluster.start(cluster.crds)
         for namespace in (MODELS, LEASE_NAMESPACE):
             cluster.kubectl("create", "namespace", namespace)
         work = Path(workdir)

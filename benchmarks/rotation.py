@@ -27,7 +27,6 @@ from support.objects import apply, s3_secret, zmd
 from support.operator_process import OperatorProcess
 from support.waiting import wait_for
 
-REPO = Path(__file__).resolve().parent.parent
 NAMESPACE = "bench"
 KEY = "RCLONE_CONFIG_S3_SECRET_ACCESS_KEY"
 
@@ -62,9 +61,7 @@ def main() -> int:
         tempfile.TemporaryDirectory(prefix="zenmodel-bench-") as workdir,
         LocalCluster(Path(workdir) / "c") as cluster,
     ):
-        cluster.start(
-            [REPO / "crds" / "zenml.io_zenmodeldeployments.yaml", cluster.tools_dir / "seldon-crd.yaml"]
-        )
+        cluster.start(cluster.crds)
         cluster.kubectl("create", "namespace", NAMESPACE)
         operator = OperatorProcess(cluster.env(), Path(workdir) / "operator.log").start()
         try:

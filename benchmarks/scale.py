@@ -43,7 +43,6 @@ from zenmodel_operator.reconcile import Snapshot, decode_source_secret, now_rfc3
 from zenmodel_operator.settings import OperatorSettings
 from zenmodel_operator.status import derive_status
 
-REPO = Path(__file__).resolve().parent.parent
 WORKERS = OperatorSettings().workers  # the operator's default concurrency, given to the bare client too
 CREATORS = 8  # concurrent parent creations, the same load in every run
 FIELD_MANAGER = "zenmodel-operator"
@@ -570,9 +569,7 @@ def main() -> int:
         tempfile.TemporaryDirectory(prefix="zenmodel-bench-") as workdir,
         LocalCluster(Path(workdir) / "c") as cluster,
     ):
-        cluster.start(
-            [REPO / "crds" / "zenml.io_zenmodeldeployments.yaml", cluster.tools_dir / "seldon-crd.yaml"]
-        )
+        cluster.start(cluster.crds)
         asyncio.run(run(cluster, Path(workdir), args.objects, args.scale_objects, args.scale_timeout))
     return 0
 

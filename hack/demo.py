@@ -47,10 +47,7 @@ def main() -> int:
         )
         with LocalCluster(Path(workdir) / "cluster") as cluster:
             cluster.start(
-                [
-                    REPO / "crds" / "zenml.io_zenmodeldeployments.yaml",
-                    cluster.tools_dir / "seldon-crd.yaml",
-                ],
+                cluster.crds,
                 scheduler=True,
                 fake_node=True,
                 seldon=True,

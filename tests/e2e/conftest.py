@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import statistics
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -14,7 +13,6 @@ from support.localcluster import LocalCluster
 from support.objects import SECONDS_TO_AVAILABLE, SECONDS_TO_COLLECT, SELDON_SKIPS, fresh_namespace
 from support.operator_process import OperatorProcess
 
-REPO = Path(__file__).resolve().parents[2]
 # Resident memory (KiB) of the parts this suite added to the control plane, read while it runs.
 RSS_KIB: dict[str, int] = {}
 MEASURED_PARTS = ("seldon-manager", "kwok", "kube-scheduler")
@@ -23,8 +21,7 @@ MEASURED_PARTS = ("seldon-manager", "kwok", "kube-scheduler")
 @pytest.fixture(scope="session")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
     local = LocalCluster(tmp_path_factory.mktemp("cluster"))
-    crds = [*sorted((REPO / "crds").glob("*.yaml")), local.tools_dir / "seldon-crd.yaml"]
-    local.start(crds, scheduler=True, fake_node=True, seldon=True)
+    local.start(local.crds, scheduler=True, fake_node=True, seldon=True)
     try:
         yield local
     finally:

@@ -33,7 +33,6 @@ from zenmodel_operator.settings import OperatorSettings
 
 pytestmark = pytest.mark.e2e
 
-REPO = Path(__file__).resolve().parents[2]
 OUTAGE_SECONDS = 30.0
 RECOVERY_GOAL_SECONDS = 2.0
 OUTAGE_LOG_LINES_GOAL = 3
@@ -43,7 +42,7 @@ RECOVERY_LINE = "the Kubernetes API is reachable again"
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
     local = LocalCluster(tmp_path_factory.mktemp("faults-cluster"))
-    local.start([*sorted((REPO / "crds").glob("*.yaml")), local.tools_dir / "seldon-crd.yaml"])
+    local.start(local.crds)
     try:
         yield local
     finally:

@@ -26,7 +26,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from support import kubelet
 from support.localcluster import LocalCluster
-from support.objects import apply_until_available, must_get, secret, zmd
+from support.objects import STORAGE_INITIALIZER_IMAGE, apply_until_available, must_get, secret, zmd
 from support.objectstores import (
     BUCKET,
     INITIALIZER_ENTRYPOINT,
@@ -49,7 +49,6 @@ from zenmodel_operator.credentials import AZURE_EMULATOR_KEY
 
 pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("operator")]
 
-INITIALIZER_IMAGE = "seldonio/rclone-storage-initializer:1.19.0"
 URI_PATH = f"{BUCKET}/{MODEL_DIR}"
 
 
@@ -120,7 +119,9 @@ def storage_initializer(cluster: LocalCluster, namespace: str) -> dict[str, Any]
     )
     (deployment,) = json.loads(out.stdout)["items"]
     (container,) = [
-        c for c in deployment["spec"]["template"]["spec"]["initContainers"] if c["image"] == INITIALIZER_IMAGE
+        c
+        for c in deployment["spec"]["template"]["spec"]["initContainers"]
+        if c["image"] == STORAGE_INITIALIZER_IMAGE
     ]
     return dict(container)
 

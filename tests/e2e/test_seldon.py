@@ -16,6 +16,7 @@ from support.localcluster import LocalCluster
 from support.objects import (
     GC_TIMEOUT,
     SECONDS_TO_COLLECT,
+    STORAGE_INITIALIZER_IMAGE,
     TIMEOUT,
     apply_until_available,
     get,
@@ -36,7 +37,6 @@ from zenmodel_operator.status import internal_url
 pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("operator")]
 
 CUSTOM_IMAGE = "registry.example.com/iris-server:1.0"
-STORAGE_INITIALIZER_IMAGE = "seldonio/rclone-storage-initializer:1.19.0"  # from seldon-config
 
 
 def seldon_workloads(cluster: LocalCluster, kind: str, namespace: str, name: str) -> list[dict[str, Any]]:

@@ -200,6 +200,11 @@ class LocalCluster:
         return self._server
 
     @property
+    def crds(self) -> list[Path]:
+        """What the operator needs installed: the repository's CRDs and Seldon Core's own SeldonDeployment CRD."""
+        return [*sorted((REPO / "crds").glob("*.yaml")), self.tools_dir / "seldon-crd.yaml"]
+
+    @property
     def running(self) -> bool:
         return bool(self._processes) and all(p.alive() for p in self._processes)
 

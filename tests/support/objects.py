@@ -96,6 +96,9 @@ def zmd(name: str, namespace: str, uri: str = "s3://models/iris/v3", **spec: Any
     }
 
 
+# The image seldon-config names for Seldon v1.19's rclone storage initializer (the init container that fetches
+# the model with our rclone Secret).
+STORAGE_INITIALIZER_IMAGE = "seldonio/rclone-storage-initializer:1.19.0"
 OPT_IN = {"zenml.io/model-credentials": "true"}
 
 
