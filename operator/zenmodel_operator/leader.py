@@ -177,7 +177,13 @@ class LeaseApi:
         self._collection = f"/apis/{LEASE_API_VERSION}/namespaces/{namespace}/leases"
 
     def get(self) -> dict[str, Any] | None:
-        return self.cluster.request("GET", f"{self._collection}/{self.name}")
+        """The Lease; None if nobody has created it yet."""
+        try:
+            return self.cluster.request("GET", f"{self._collection}/{self.name}")
+        except ApiError as error:
+            if error.status == 404:
+                return None
+            raise
 
     def create(self, record: LeaseRecord) -> dict[str, Any]:
         body = {
@@ -186,9 +192,7 @@ class LeaseApi:
             "metadata": {"name": self.name, "namespace": self.namespace},
             "spec": record.spec(),
         }
-        result = self.cluster.request("POST", self._collection, body=body)
-        assert result is not None  # only reads answer None
-        return result
+        return self.cluster.request("POST", self._collection, body=body)
 
     def update(self, record: LeaseRecord, resource_version: str) -> dict[str, Any]:
         """Optimistic concurrency: the apiserver refuses (409) if anyone wrote since `resource_version`."""
@@ -198,9 +202,7 @@ class LeaseApi:
             "metadata": {"name": self.name, "namespace": self.namespace, "resourceVersion": resource_version},
             "spec": record.spec(),
         }
-        result = self.cluster.request("PUT", f"{self._collection}/{self.name}", body=body)
-        assert result is not None
-        return result
+        return self.cluster.request("PUT", f"{self._collection}/{self.name}", body=body)
 
 
 # ----------------------------------------------------------------------------------------------- elector

@@ -3,7 +3,9 @@ processes under the chart's RBAC, told apart in the audit log by their tokens: e
 ServiceAccount for both (two tokens, as two replicas of the chart run), or a ServiceAccount each (the
 chart's, and a second bound to the chart's Roles).
 
-Durations are short (lease 3 s, renew deadline 2 s, retry 0.5 s) so that failovers take seconds.
+Durations are short (lease 3 s, renew deadline 2 s, retry 0.5 s) so that failovers take seconds. The
+models live in namespaces Seldon's controller skips: a converged object rests in Creating, so every write
+counted is the operator's answer to a change the test made, not to Seldon's rollout.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from support.election import (
 from support.helmchart import helm_env, installed_release
 from support.localcluster import LocalCluster
 from support.objects import (
+    SELDON_SKIPS,
     apply,
     exists,
     fresh_namespace,
@@ -286,8 +289,8 @@ def release(
     tmp = tmp_path_factory.mktemp("ha")
     with ExitStack() as stack:
         operator_namespace = stack.enter_context(fresh_namespace(cluster, "ha-system"))
-        models = stack.enter_context(fresh_namespace(cluster, "ha-models"))
-        solo = stack.enter_context(fresh_namespace(cluster, "ha-solo"))
+        models = stack.enter_context(fresh_namespace(cluster, "ha-models", labels=SELDON_SKIPS))
+        solo = stack.enter_context(fresh_namespace(cluster, "ha-solo", labels=SELDON_SKIPS))
         name = "zmo-ha"
         values = {
             "crds.install": False,
@@ -539,7 +542,9 @@ def test_sharded_releases_elect_apart_and_never_touch_each_others_objects(
                     tmp_path / f"{shard}.kubeconfig",
                 )
             )
-            namespace = stack.enter_context(fresh_namespace(cluster, f"ha-shard-{shard}"))
+            namespace = stack.enter_context(
+                fresh_namespace(cluster, f"ha-shard-{shard}", labels=SELDON_SKIPS)
+            )
             lease = f"{release}-zenmodel-operator"
             process = OperatorProcess(
                 {**cluster.env(), "KUBECONFIG": str(kubeconfig)},
