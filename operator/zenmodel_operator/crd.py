@@ -40,10 +40,12 @@ _KEPT = frozenset(
         "minimum",
         "maximum",
         "maxItems",
+        "maxProperties",
         "minItems",
         "x-kubernetes-list-type",
         "x-kubernetes-list-map-keys",
         "x-kubernetes-validations",
+        "x-kubernetes-preserve-unknown-fields",
     }
 )
 
@@ -74,6 +76,9 @@ def _structural(node: Any, defs: dict[str, Any]) -> Any:
         elif key in ("items", "additionalProperties"):
             if value is False:
                 continue  # extra="forbid": the apiserver's pruning and kubectl's strict validation do this
+            if value is True:  # `dict[str, Any]`: kept as written, which the schema must say explicitly
+                assert node.get("x-kubernetes-preserve-unknown-fields") is True, node
+                continue
             out[key] = _structural(value, defs)
         else:
             out[key] = value
@@ -141,6 +146,7 @@ def render_crd() -> dict[str, Any]:
                         },
                         {"name": "Model", "type": "string", "jsonPath": ".spec.model.uri"},
                         {"name": "URL", "type": "string", "jsonPath": ".status.predictionURL"},
+                        {"name": "Canary", "type": "string", "jsonPath": ".status.canary.traffic"},
                         {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
                         {
                             "name": "Implementation",

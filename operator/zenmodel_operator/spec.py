@@ -11,7 +11,7 @@ import re
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 GROUP = "zenml.io"
 VERSION = "v1alpha1"
@@ -35,6 +35,20 @@ MODEL_URI_PATTERN = (
     r"|pvc://[a-z0-9]([-a-z0-9]*[a-z0-9])?(/\S*)?)$"
 )
 QUANTITY_PATTERN = r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+|[KMGTPE]i?|[munkMGTPE])?$"
+# Kubernetes' own rule for environment variable names (IsEnvVarName).
+ENV_NAME_PATTERN = r"^[-._a-zA-Z][-._a-zA-Z0-9]*$"
+# A label key: an optional DNS-subdomain prefix and a name (nodeSelector keys, toleration keys).
+LABEL_KEY_PATTERN = (
+    r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?"
+    r"[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$"
+)
+MAX_LABEL_KEY_LENGTH = 317  # a 253-character prefix, a slash and a 63-character name
+LABEL_VALUE_PATTERN = r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$"
+# The keys of the generated rclone Secret: a user's env var of that form would override them.
+RCLONE_ENV_PREFIX = "RCLONE_CONFIG_"
+# Kubernetes expands $(VAR) in a container's env values, command and args, so a string that reaches one
+# could read another variable of the container; spec strings that reach pods may not contain it.
+VARIABLE_REFERENCE = "$("
 
 
 class _Model(BaseModel):
@@ -269,11 +283,164 @@ class Provenance(_Model):
     )
 
 
+class Autoscaling(_Model):
+    """Horizontal autoscaling of the main predictor's model pods (Seldon's hpaSpec)."""
+
+    minReplicas: int = Field(default=1, ge=1, le=1000, description="Fewest model server replicas.")
+    maxReplicas: int = Field(ge=1, le=1000, description="Most model server replicas; at least minReplicas.")
+    targetCPUUtilizationPercentage: int | None = Field(
+        default=None,
+        ge=1,
+        le=1000,
+        description="Average CPU use to hold, as a percentage of the model container's CPU request.",
+    )
+    targetMemoryUtilizationPercentage: int | None = Field(
+        default=None,
+        ge=1,
+        le=1000,
+        description="Average memory use to hold, as a percentage of the model container's memory request.",
+    )
+
+
+class CanaryMode(StrEnum):
+    SPLIT = "split"
+    SHADOW = "shadow"
+
+
+class Canary(_Model):
+    """A second predictor beside the main one, serving another version of the same model."""
+
+    uri: str = Field(
+        max_length=2048,
+        pattern=MODEL_URI_PATTERN,
+        description=(
+            "Where the canary's model artifact lives; it must have model.uri's scheme (and, for Azure "
+            "https:// URIs, its storage account), since it is read with the same credentials."
+        ),
+    )
+    mode: CanaryMode = Field(
+        default=CanaryMode.SPLIT,
+        description=(
+            "split: the canary answers trafficPercent of the requests, the main predictor the rest. "
+            "shadow: the canary gets a copy of every request and its answers are discarded."
+        ),
+    )
+    trafficPercent: int | None = Field(
+        default=None,
+        ge=1,
+        le=99,
+        description="Share of requests the canary answers (1..99), with mode split only.",
+    )
+    replicas: int = Field(
+        default=1, ge=1, le=1000, description="Number of the canary's model server replicas."
+    )
+
+
+class TolerationOperator(StrEnum):
+    EXISTS = "Exists"
+    EQUAL = "Equal"
+
+
+class TaintEffect(StrEnum):
+    NO_SCHEDULE = "NoSchedule"
+    PREFER_NO_SCHEDULE = "PreferNoSchedule"
+    NO_EXECUTE = "NoExecute"
+
+
+class Toleration(_Model):
+    """A Kubernetes toleration, copied onto the model pods."""
+
+    key: str | None = Field(
+        default=None,
+        max_length=MAX_LABEL_KEY_LENGTH,
+        pattern=LABEL_KEY_PATTERN,
+        description="Taint key to tolerate, e.g. nvidia.com/gpu; empty with operator Exists tolerates every taint.",
+    )
+    operator: TolerationOperator | None = Field(
+        default=None, description="Exists or Equal (Kubernetes' default: Equal)."
+    )
+    value: str | None = Field(
+        default=None,
+        max_length=63,
+        pattern=LABEL_VALUE_PATTERN,
+        description="Taint value to match, with operator Equal.",
+    )
+    effect: TaintEffect | None = Field(
+        default=None, description="Taint effect to match; empty matches every effect."
+    )
+    tolerationSeconds: int | None = Field(
+        default=None,
+        ge=0,
+        description="With effect NoExecute: how long the pod stays bound after the taint appears.",
+    )
+
+
+# Kubernetes' Affinity types run to thousands of schema lines; the terms are kept as written and checked
+# by the apiserver against Seldon's CRD when the SeldonDeployment is written (reported on the conditions).
+def _kept_as_written(description: str) -> Any:
+    return Field(
+        default=None,
+        description=description,
+        json_schema_extra={"x-kubernetes-preserve-unknown-fields": True},
+    )
+
+
+class Affinity(_Model):
+    """A Kubernetes Affinity. Its three kinds are checked by name here; their contents by the apiserver
+    when the operator writes the SeldonDeployment (a mistake is reported on the status conditions)."""
+
+    nodeAffinity: dict[str, Any] | None = _kept_as_written(
+        "A Kubernetes NodeAffinity, e.g. requiredDuringSchedulingIgnoredDuringExecution."
+    )
+    podAffinity: dict[str, Any] | None = _kept_as_written("A Kubernetes PodAffinity.")
+    podAntiAffinity: dict[str, Any] | None = _kept_as_written("A Kubernetes PodAntiAffinity.")
+
+
+class Scheduling(_Model):
+    """Where the model pods of every predictor may run (e.g. GPU nodes)."""
+
+    nodeSelector: dict[str, Annotated[str, Field(max_length=63, pattern=LABEL_VALUE_PATTERN)]] = Field(
+        default_factory=dict,
+        max_length=32,
+        description='Node labels the model pods require, e.g. {nvidia.com/gpu.present: "true"}.',
+    )
+    tolerations: list[Toleration] = Field(
+        default_factory=list,
+        max_length=32,
+        description="Taints the model pods tolerate, e.g. [{key: nvidia.com/gpu, operator: Exists}].",
+    )
+    affinity: Affinity | None = Field(default=None, description="Node and pod affinity of the model pods.")
+
+
+class EnvVar(_Model):
+    """An environment variable of the model container (a plain value: no references to other objects)."""
+
+    name: str = Field(
+        min_length=1,
+        max_length=253,
+        pattern=ENV_NAME_PATTERN,
+        description=f"Variable name; names starting with {RCLONE_ENV_PREFIX} are the operator's.",
+    )
+    value: str = Field(
+        default="",
+        max_length=4096,
+        description=f"Variable value; it may not contain {VARIABLE_REFERENCE} (Kubernetes would expand it).",
+    )
+
+
 class ZenModelDeploymentSpec(_Model):
     """A model served by Seldon Core."""
 
     model: ModelSpec = Field(description="The model to serve.")
-    replicas: int = Field(default=1, ge=0, le=1000, description="Number of model server replicas.")
+    replicas: int | None = Field(
+        default=None,
+        ge=0,
+        le=1000,
+        description=(
+            "Number of model server replicas (default 1). With autoscaling, the starting count: it must "
+            "lie within minReplicas..maxReplicas (default minReplicas)."
+        ),
+    )
     resources: ResourceRequirements | None = Field(
         default=None,
         description="Resources of the model container.",
@@ -293,6 +460,43 @@ class ZenModelDeploymentSpec(_Model):
     )
     ingress: Ingress | None = Field(default=None, description="Ingress settings for the prediction URL.")
     provenance: Provenance | None = Field(default=None, description="ZenML provenance, as labels.")
+    autoscaling: Autoscaling | None = Field(
+        default=None, description="Autoscaling of the main predictor's model pods (Seldon's hpaSpec)."
+    )
+    canary: Canary | None = Field(
+        default=None,
+        description=(
+            "A canary or shadow predictor beside the main one; it uses the main model's implementation, "
+            "protocol, parameters and credentials. Traffic splitting and shadowing need Seldon with Istio "
+            "or Ambassador."
+        ),
+    )
+    scheduling: Scheduling | None = Field(
+        default=None, description="nodeSelector, tolerations and affinity of every predictor's model pods."
+    )
+    env: list[EnvVar] = Field(
+        default_factory=list,
+        max_length=64,
+        description="Environment variables of every predictor's model container.",
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"]},
+    )
+
+    @field_validator("env")
+    @classmethod
+    def _unique_env_names(cls, env: list[EnvVar]) -> list[EnvVar]:
+        # The CRD says the same with x-kubernetes-list-map-keys: [name].
+        names = [variable.name for variable in env]
+        duplicates = sorted({name for name in names if names.count(name) > 1})
+        if duplicates:
+            raise ValueError(f"duplicate names {duplicates}")
+        return env
+
+    @property
+    def desired_replicas(self) -> int:
+        """Replicas of the main predictor: as written, else autoscaling's minimum, else 1."""
+        if self.replicas is not None:
+            return self.replicas
+        return self.autoscaling.minReplicas if self.autoscaling is not None else 1
 
     @model_validator(mode="after")
     def _cross_field_rules(self) -> ZenModelDeploymentSpec:
@@ -311,6 +515,28 @@ class CrossFieldRule:
 
 def _scheme(uri: str) -> str:
     return uri.split("://", 1)[0]
+
+
+def _has_variable_reference(text: str) -> bool:
+    return VARIABLE_REFERENCE in text
+
+
+def _no_variable_reference_cel(expression: str) -> str:
+    """The CEL twin of `not _has_variable_reference(...)`."""
+    return f"!{expression}.contains('{VARIABLE_REFERENCE}')"
+
+
+# Schemes whose URIs a canary may take for each main model URI: the same, so one rclone remote serves both.
+_URI_SCHEMES = ("s3://", "gs://", "az://", "https://", "pvc://")
+
+
+def _same_scheme(main: str, canary: str) -> bool:
+    return all(main.startswith(p) == canary.startswith(p) for p in _URI_SCHEMES)
+
+
+def _azure_account(uri: str) -> str:
+    """The host of an https:// blob URI, which names the storage account (as CEL reads it too)."""
+    return uri.split("/")[2]
 
 
 def _protocol_rule_cel() -> str:
@@ -374,6 +600,103 @@ CEL_RULES: tuple[CrossFieldRule, ...] = (
             s.credentials is None or s.credentials.azure is None or _scheme(s.model.uri) in ("az", "https")
         ),
     ),
+    CrossFieldRule(
+        "spec.autoscaling.maxReplicas",
+        "!has(self.autoscaling) || self.autoscaling.minReplicas <= self.autoscaling.maxReplicas",
+        "must be at least autoscaling.minReplicas",
+        lambda s: s.autoscaling is None or s.autoscaling.minReplicas <= s.autoscaling.maxReplicas,
+    ),
+    CrossFieldRule(
+        "spec.autoscaling",
+        "!has(self.autoscaling) || has(self.autoscaling.targetCPUUtilizationPercentage) "
+        "|| has(self.autoscaling.targetMemoryUtilizationPercentage)",
+        "needs targetCPUUtilizationPercentage or targetMemoryUtilizationPercentage",
+        lambda s: (
+            s.autoscaling is None
+            or s.autoscaling.targetCPUUtilizationPercentage is not None
+            or s.autoscaling.targetMemoryUtilizationPercentage is not None
+        ),
+    ),
+    CrossFieldRule(
+        "spec.replicas",
+        "!has(self.autoscaling) || !has(self.replicas) || "
+        "(self.replicas >= self.autoscaling.minReplicas && self.replicas <= self.autoscaling.maxReplicas)",
+        "with autoscaling, replicas is the starting count and must lie within minReplicas..maxReplicas "
+        "(or be left out)",
+        lambda s: (
+            s.autoscaling is None
+            or s.replicas is None
+            or s.autoscaling.minReplicas <= s.replicas <= s.autoscaling.maxReplicas
+        ),
+    ),
+    CrossFieldRule(
+        "spec.canary.uri",
+        "!has(self.canary) || ("
+        + " && ".join(
+            f"self.model.uri.startsWith('{p}') == self.canary.uri.startsWith('{p}')" for p in _URI_SCHEMES
+        )
+        + ")",
+        "must have model.uri's scheme: the canary reads its model with the same credentials",
+        lambda s: s.canary is None or _same_scheme(s.model.uri, s.canary.uri),
+    ),
+    CrossFieldRule(
+        "spec.canary.uri",
+        "!has(self.canary) || !self.model.uri.startsWith('https://') || !self.canary.uri.startsWith('https://') "
+        "|| self.canary.uri.split('/')[2] == self.model.uri.split('/')[2]",
+        "must name model.uri's Azure storage account: the canary reads its model with the same credentials",
+        lambda s: (
+            s.canary is None
+            or not (s.model.uri.startswith("https://") and s.canary.uri.startswith("https://"))
+            or _azure_account(s.canary.uri) == _azure_account(s.model.uri)
+        ),
+    ),
+    CrossFieldRule(
+        "spec.canary.uri",
+        "!has(self.canary) || " + _no_variable_reference_cel("self.canary.uri"),
+        f"may not contain {VARIABLE_REFERENCE} (Kubernetes would expand it in Seldon's storage initializer)",
+        lambda s: s.canary is None or not _has_variable_reference(s.canary.uri),
+    ),
+    CrossFieldRule(
+        "spec.canary.trafficPercent",
+        "!has(self.canary) || self.canary.mode != 'split' || has(self.canary.trafficPercent)",
+        "a split canary needs trafficPercent (1..99)",
+        lambda s: (
+            s.canary is None or s.canary.mode is not CanaryMode.SPLIT or s.canary.trafficPercent is not None
+        ),
+    ),
+    CrossFieldRule(
+        "spec.canary.trafficPercent",
+        "!has(self.canary) || self.canary.mode != 'shadow' || !has(self.canary.trafficPercent)",
+        "a shadow takes no trafficPercent: it gets a copy of every request",
+        lambda s: (
+            s.canary is None or s.canary.mode is not CanaryMode.SHADOW or s.canary.trafficPercent is None
+        ),
+    ),
+    CrossFieldRule(
+        "spec.scheduling.nodeSelector",
+        "!has(self.scheduling) || !has(self.scheduling.nodeSelector) || self.scheduling.nodeSelector.all(k, "
+        f"k.size() <= {MAX_LABEL_KEY_LENGTH} && k.matches(r'{LABEL_KEY_PATTERN}'))",
+        "keys must be label keys, e.g. nvidia.com/gpu.present",
+        lambda s: (
+            s.scheduling is None
+            or all(
+                len(key) <= MAX_LABEL_KEY_LENGTH and re.fullmatch(LABEL_KEY_PATTERN, key)
+                for key in s.scheduling.nodeSelector
+            )
+        ),
+    ),
+    CrossFieldRule(
+        "spec.env",
+        f"!has(self.env) || self.env.all(e, !e.name.startsWith('{RCLONE_ENV_PREFIX}'))",
+        f"names starting with {RCLONE_ENV_PREFIX} are reserved for the operator's rclone credentials",
+        lambda s: all(not e.name.startswith(RCLONE_ENV_PREFIX) for e in s.env),
+    ),
+    CrossFieldRule(
+        "spec.env",
+        "!has(self.env) || self.env.all(e, !has(e.value) || " + _no_variable_reference_cel("e.value") + ")",
+        f"values may not contain {VARIABLE_REFERENCE}: Kubernetes would expand it into another variable's value",
+        lambda s: all(not _has_variable_reference(e.value) for e in s.env),
+    ),
 )
 
 # Rules on the whole object (metadata.name), enforced by the apiserver only: `render` checks them too.
@@ -396,6 +719,19 @@ class StatusCondition(_Model):
     observedGeneration: int = Field(description="The .metadata.generation the condition was set from.")
 
 
+class CanaryStatus(_Model):
+    """The canary predictor, as Seldon Core runs it."""
+
+    uri: str = Field(description="The canary's model URI.")
+    mode: str = Field(description="split or shadow.")
+    trafficPercent: int | None = Field(
+        default=None, description="Share of requests the canary answers (split)."
+    )
+    traffic: str = Field(description="The canary's share, as `kubectl get` shows it: e.g. 10%, or shadow.")
+    replicas: int = Field(description="Desired canary replicas.")
+    availableReplicas: int = Field(description="Canary replicas available, from Seldon's Deployment status.")
+
+
 class ZenModelDeploymentStatus(_Model):
     """What the operator observed, mirrored from Seldon Core."""
 
@@ -408,12 +744,15 @@ class ZenModelDeploymentStatus(_Model):
     )
     predictionURL: str | None = Field(default=None, description="Prediction URL through Seldon's ingress.")
     internalURL: str | None = Field(default=None, description="Prediction URL inside the cluster.")
-    replicas: int | None = Field(default=None, description="Desired model server replicas.")
-    availableReplicas: int | None = Field(default=None, description="Model server replicas available.")
+    replicas: int | None = Field(default=None, description="Desired replicas of the main predictor.")
+    availableReplicas: int | None = Field(
+        default=None, description="Replicas of the main predictor available (a canary's are under canary)."
+    )
     seldonDeploymentName: str | None = Field(default=None, description="Name of the owned SeldonDeployment.")
     credentialsSecretName: str | None = Field(
         default=None, description="Name of the generated rclone Secret."
     )
+    canary: CanaryStatus | None = Field(default=None, description="The canary predictor, if any.")
     conditions: list[StatusCondition] = Field(
         default_factory=list,
         description="CredentialsReady, SeldonDeploymentReady and Ready.",

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
 from .conditions import CREDENTIALS_READY, READY, SELDON_READY, Condition, merge_conditions
-from .render import PREDICTOR_NAME
-from .spec import Protocol, ZenModelDeploymentSpec
+from .render import CANARY_PREDICTOR_NAME, PREDICTOR_NAME
+from .spec import CanaryMode, Protocol, ZenModelDeploymentSpec
 
 SELDON_HTTP_PORT = 8000
 
@@ -94,9 +95,70 @@ class Observation:
     default_base_url: str | None
 
 
-def available_replicas(seldon_status: Mapping[str, Any]) -> int:
+def predictor_deployment_names(name: str, predictor: str, spec: ZenModelDeploymentSpec) -> frozenset[str]:
+    """The names Seldon Core v1.19 may give a predictor's Deployment (its GetDeploymentName): the keys of
+    its status.deploymentStatus. Our one component (index 0) has one container, named like the model."""
+    full = f"{name}-{predictor}-0-{spec.model.name}"
+    if len(full) <= 63:
+        return frozenset({full})
+    digest = hashlib.md5(full.encode(), usedforsecurity=False).hexdigest()
+    # `seldon-<md5>` by default, `<name>-<md5>` where Seldon runs with DEPLOYMENT_NAME_AS_PREFIX=true.
+    return frozenset({f"seldon-{digest}", f"{name}-{digest}"})
+
+
+def available_replicas(seldon_status: Mapping[str, Any], deployment_names: frozenset[str]) -> int:
+    """Available replicas of one predictor, from Seldon's per-Deployment status."""
     deployments = seldon_status.get("deploymentStatus") or {}
-    return sum(int(d.get("availableReplicas") or 0) for d in deployments.values() if isinstance(d, Mapping))
+    return sum(
+        int(d.get("availableReplicas") or 0)
+        for key, d in deployments.items()
+        if key in deployment_names and isinstance(d, Mapping)
+    )
+
+
+def _available(obs: Observation, spec: ZenModelDeploymentSpec, predictor: str) -> int:
+    seldon_status = ((obs.seldon if not obs.conflict else None) or {}).get("status") or {}
+    return available_replicas(seldon_status, predictor_deployment_names(obs.name, predictor, spec))
+
+
+def _rollout_progress(obs: Observation, spec: ZenModelDeploymentSpec) -> str:
+    main = f"{_available(obs, spec, PREDICTOR_NAME)}/{spec.desired_replicas}"
+    if spec.canary is None:
+        return f"{main} replicas available"
+    canary = f"{_available(obs, spec, CANARY_PREDICTOR_NAME)}/{spec.canary.replicas}"
+    return f"predictor {PREDICTOR_NAME} {main}, predictor {CANARY_PREDICTOR_NAME} {canary} replicas available"
+
+
+def serving_predictors(spec: ZenModelDeploymentSpec) -> str:
+    """Which predictor serves what, for the Ready message; empty without a canary."""
+    canary = spec.canary
+    if canary is None:
+        return ""
+    if canary.mode is CanaryMode.SHADOW:
+        return (
+            f" by predictor {PREDICTOR_NAME} ({spec.model.uri}), shadowed by predictor "
+            f"{CANARY_PREDICTOR_NAME} ({canary.uri})"
+        )
+    percent = canary.trafficPercent or 0
+    return (
+        f" by predictors {PREDICTOR_NAME} ({spec.model.uri}, {100 - percent}% of requests) and "
+        f"{CANARY_PREDICTOR_NAME} ({canary.uri}, {percent}%)"
+    )
+
+
+def canary_status(obs: Observation, spec: ZenModelDeploymentSpec) -> dict[str, Any] | None:
+    canary = spec.canary
+    if canary is None:
+        return None
+    status: dict[str, Any] = {"uri": canary.uri, "mode": canary.mode.value}
+    if canary.trafficPercent is not None:
+        status["trafficPercent"] = canary.trafficPercent
+    status["traffic"] = (
+        f"{canary.trafficPercent}%" if canary.trafficPercent is not None else canary.mode.value
+    )
+    status["replicas"] = canary.replicas
+    status["availableReplicas"] = _available(obs, spec, CANARY_PREDICTOR_NAME)
+    return status
 
 
 def seldon_condition(obs: Observation) -> tuple[State, Condition]:
@@ -139,11 +201,9 @@ def seldon_condition(obs: Observation) -> tuple[State, Condition]:
         )
     # No status yet reads the same as Seldon's own "Creating", so Seldon's first report costs no write.
     if state in (None, State.CREATING):
-        replicas = obs.spec.replicas if obs.spec else 0
-        message = (
-            f"waiting for Seldon Core to roll out SeldonDeployment {name}: "
-            f"{available_replicas(seldon_status)}/{replicas} replicas available"
-        )
+        message = f"waiting for Seldon Core to roll out SeldonDeployment {name}"
+        if obs.spec is not None:
+            message += f": {_rollout_progress(obs, obs.spec)}"
         return State.CREATING, Condition(
             SELDON_READY,
             False,
@@ -164,10 +224,15 @@ def credentials_condition(obs: Observation) -> Condition:
     return Condition(CREDENTIALS_READY, obs.credentials.ok, obs.credentials.reason, obs.credentials.message)
 
 
-def ready_condition(credentials: Condition, seldon: Condition, url: str | None, name: str) -> Condition:
+def ready_condition(
+    credentials: Condition, seldon: Condition, url: str | None, name: str, spec: ZenModelDeploymentSpec
+) -> Condition:
     if credentials.status and seldon.status:
         return Condition(
-            READY, True, Reason.AVAILABLE, f"model {name} is served" + (f" at {url}" if url else "")
+            READY,
+            True,
+            Reason.AVAILABLE,
+            f"model {name} is served" + (f" at {url}" if url else "") + serving_predictors(spec),
         )
     first_failure = credentials if not credentials.status else seldon
     return Condition(READY, False, first_failure.reason, first_failure.message)
@@ -189,14 +254,14 @@ def derive_status(obs: Observation, previous: Mapping[str, Any], now: str) -> di
     url = prediction_url(base_url, obs.namespace, obs.name, spec)
     state, seldon = seldon_condition(obs)
     credentials = credentials_condition(obs)
-    ready = ready_condition(credentials, seldon, url, obs.name)
+    ready = ready_condition(credentials, seldon, url, obs.name, spec)
     owned_seldon = obs.seldon if not obs.conflict else None
     seldon_status = (owned_seldon or {}).get("status") or {}
     status: dict[str, Any] = {
         "observedGeneration": obs.generation,
         "state": state.value,
-        "replicas": spec.replicas,
-        "availableReplicas": available_replicas(seldon_status),
+        "replicas": spec.desired_replicas,
+        "availableReplicas": _available(obs, spec, PREDICTOR_NAME),
         "conditions": merge_conditions(
             previous.get("conditions") or [], [credentials, seldon, ready], generation=obs.generation, now=now
         ),
@@ -210,4 +275,7 @@ def derive_status(obs: Observation, previous: Mapping[str, Any], now: str) -> di
         )
     if obs.credentials is not None and obs.credentials.secret_name:
         status["credentialsSecretName"] = obs.credentials.secret_name
+    canary = canary_status(obs, spec)
+    if canary is not None:
+        status["canary"] = canary
     return status

@@ -59,7 +59,7 @@ def test_cel_rules_and_columns() -> None:
     assert any("TRITON_SERVER" in r and "protocol" in r for r in rules)
     version = render_crd()["spec"]["versions"][0]
     columns = {c["name"] for c in version["additionalPrinterColumns"] if not c.get("priority")}
-    assert columns == {"State", "Ready", "Model", "URL", "Age"}
+    assert columns == {"State", "Ready", "Model", "URL", "Canary", "Age"}
     assert version["subresources"] == {"status": {}}
     assert render_crd()["spec"]["names"]["shortNames"] == ["zmd"]
 
