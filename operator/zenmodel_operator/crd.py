@@ -45,7 +45,6 @@ _KEPT = frozenset(
         "x-kubernetes-list-type",
         "x-kubernetes-list-map-keys",
         "x-kubernetes-validations",
-        "x-kubernetes-preserve-unknown-fields",
     }
 )
 
@@ -76,9 +75,6 @@ def _structural(node: Any, defs: dict[str, Any]) -> Any:
         elif key in ("items", "additionalProperties"):
             if value is False:
                 continue  # extra="forbid": the apiserver's pruning and kubectl's strict validation do this
-            if value is True:  # `dict[str, Any]`: kept as written, which the schema must say explicitly
-                assert node.get("x-kubernetes-preserve-unknown-fields") is True, node
-                continue
             out[key] = _structural(value, defs)
         else:
             out[key] = value

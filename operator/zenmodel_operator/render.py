@@ -147,7 +147,8 @@ def _predictor(
     if spec.resources is not None and (spec.resources.requests or spec.resources.limits):
         container["resources"] = spec.resources.model_dump(exclude_defaults=True)
     if spec.env:
-        container["env"] = [variable.model_dump() for variable in spec.env]
+        # An empty value is left out, as Kubernetes' Go types (and so Seldon's webhook) serialise it.
+        container["env"] = [variable.model_dump(exclude_defaults=True) for variable in spec.env]
     pod_spec: dict[str, Any] = {"containers": [container]}
     if spec.serviceAccountName:
         pod_spec["serviceAccountName"] = spec.serviceAccountName

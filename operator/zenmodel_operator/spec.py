@@ -375,25 +375,153 @@ class Toleration(_Model):
     )
 
 
-# Kubernetes' Affinity types run to thousands of schema lines; the terms are kept as written and checked
-# by the apiserver against Seldon's CRD when the SeldonDeployment is written (reported on the conditions).
-def _kept_as_written(description: str) -> Any:
-    return Field(
-        default=None,
-        description=description,
-        json_schema_extra={"x-kubernetes-preserve-unknown-fields": True},
+class NodeSelectorOperator(StrEnum):
+    IN = "In"
+    NOT_IN = "NotIn"
+    EXISTS = "Exists"
+    DOES_NOT_EXIST = "DoesNotExist"
+    GT = "Gt"
+    LT = "Lt"
+
+
+class LabelSelectorOperator(StrEnum):
+    IN = "In"
+    NOT_IN = "NotIn"
+    EXISTS = "Exists"
+    DOES_NOT_EXIST = "DoesNotExist"
+
+
+_AFFINITY_LIST_LIMIT = 32
+_Values = Annotated[
+    list[Annotated[str, Field(max_length=316, description="A value.")]],
+    Field(max_length=_AFFINITY_LIST_LIMIT),
+]
+_LabelKey = Annotated[str, Field(max_length=MAX_LABEL_KEY_LENGTH, description="A label key.")]
+
+
+class NodeSelectorRequirement(_Model):
+    """A Kubernetes NodeSelectorRequirement: a node label or field compared with values."""
+
+    key: str = Field(min_length=1, max_length=MAX_LABEL_KEY_LENGTH, description="The label or field key.")
+    operator: NodeSelectorOperator = Field(description="In, NotIn, Exists, DoesNotExist, Gt or Lt.")
+    values: _Values = Field(
+        default_factory=list,
+        description="Values; one integer for Gt and Lt, none for Exists and DoesNotExist.",
+    )
+
+
+class NodeSelectorTerm(_Model):
+    """A Kubernetes NodeSelectorTerm: its requirements are ANDed."""
+
+    matchExpressions: list[NodeSelectorRequirement] = Field(
+        default_factory=list, max_length=_AFFINITY_LIST_LIMIT, description="Requirements on node labels."
+    )
+    matchFields: list[NodeSelectorRequirement] = Field(
+        default_factory=list, max_length=_AFFINITY_LIST_LIMIT, description="Requirements on node fields."
+    )
+
+
+class NodeSelector(_Model):
+    """A Kubernetes NodeSelector: its terms are ORed."""
+
+    nodeSelectorTerms: list[NodeSelectorTerm] = Field(
+        min_length=1, max_length=_AFFINITY_LIST_LIMIT, description="Terms, of which a node must match one."
+    )
+
+
+class PreferredSchedulingTerm(_Model):
+    """A Kubernetes PreferredSchedulingTerm: a weighted preference for some nodes."""
+
+    weight: int = Field(ge=1, le=100, description="Weight of the preference, 1..100.")
+    preference: NodeSelectorTerm = Field(description="The nodes preferred.")
+
+
+class NodeAffinity(_Model):
+    """A Kubernetes NodeAffinity."""
+
+    requiredDuringSchedulingIgnoredDuringExecution: NodeSelector | None = Field(
+        default=None, description="Nodes the pods must run on."
+    )
+    preferredDuringSchedulingIgnoredDuringExecution: list[PreferredSchedulingTerm] = Field(
+        default_factory=list, max_length=_AFFINITY_LIST_LIMIT, description="Nodes the pods prefer."
+    )
+
+
+class LabelSelectorRequirement(_Model):
+    """A Kubernetes LabelSelectorRequirement."""
+
+    key: str = Field(min_length=1, max_length=MAX_LABEL_KEY_LENGTH, description="The label key.")
+    operator: LabelSelectorOperator = Field(description="In, NotIn, Exists or DoesNotExist.")
+    values: _Values = Field(default_factory=list, description="Values; none for Exists and DoesNotExist.")
+
+
+class LabelSelector(_Model):
+    """A Kubernetes LabelSelector: matchLabels and matchExpressions, ANDed."""
+
+    matchLabels: dict[str, Annotated[str, Field(max_length=63)]] = Field(
+        default_factory=dict, max_length=_AFFINITY_LIST_LIMIT, description="Labels to match exactly."
+    )
+    matchExpressions: list[LabelSelectorRequirement] = Field(
+        default_factory=list, max_length=_AFFINITY_LIST_LIMIT, description="Requirements on labels."
+    )
+
+
+class PodAffinityTerm(_Model):
+    """A Kubernetes PodAffinityTerm: pods matched by labels, on nodes sharing a topology key."""
+
+    labelSelector: LabelSelector | None = Field(default=None, description="The pods to match.")
+    namespaceSelector: LabelSelector | None = Field(
+        default=None, description="Namespaces whose pods to match; empty: this namespace."
+    )
+    namespaces: list[Annotated[str, Field(max_length=63, description="A namespace.")]] = Field(
+        default_factory=list, max_length=_AFFINITY_LIST_LIMIT, description="Namespaces whose pods to match."
+    )
+    topologyKey: str = Field(
+        min_length=1,
+        max_length=MAX_LABEL_KEY_LENGTH,
+        description="Node label whose value defines co-location, e.g. kubernetes.io/hostname.",
+    )
+    matchLabelKeys: list[_LabelKey] = Field(
+        default_factory=list,
+        max_length=_AFFINITY_LIST_LIMIT,
+        description="Label keys whose values, taken from the incoming pod, are ANDed into labelSelector.",
+    )
+    mismatchLabelKeys: list[_LabelKey] = Field(
+        default_factory=list,
+        max_length=_AFFINITY_LIST_LIMIT,
+        description="Label keys whose values, taken from the incoming pod, must not match.",
+    )
+
+
+class WeightedPodAffinityTerm(_Model):
+    """A Kubernetes WeightedPodAffinityTerm."""
+
+    weight: int = Field(ge=1, le=100, description="Weight of the preference, 1..100.")
+    podAffinityTerm: PodAffinityTerm = Field(description="The term.")
+
+
+class PodAffinity(_Model):
+    """A Kubernetes PodAffinity (or PodAntiAffinity: the same shape)."""
+
+    requiredDuringSchedulingIgnoredDuringExecution: list[PodAffinityTerm] = Field(
+        default_factory=list, max_length=_AFFINITY_LIST_LIMIT, description="Terms the pods must satisfy."
+    )
+    preferredDuringSchedulingIgnoredDuringExecution: list[WeightedPodAffinityTerm] = Field(
+        default_factory=list, max_length=_AFFINITY_LIST_LIMIT, description="Terms the pods prefer to satisfy."
     )
 
 
 class Affinity(_Model):
-    """A Kubernetes Affinity. Its three kinds are checked by name here; their contents by the apiserver
-    when the operator writes the SeldonDeployment (a mistake is reported on the status conditions)."""
+    """A Kubernetes Affinity, typed as the core API (and Seldon's CRD) has it, so a mistake is refused at
+    apply time. Label keys and values inside it are left to Kubernetes to check."""
 
-    nodeAffinity: dict[str, Any] | None = _kept_as_written(
-        "A Kubernetes NodeAffinity, e.g. requiredDuringSchedulingIgnoredDuringExecution."
+    nodeAffinity: NodeAffinity | None = Field(
+        default=None, description="A Kubernetes NodeAffinity: the nodes the model pods run on."
     )
-    podAffinity: dict[str, Any] | None = _kept_as_written("A Kubernetes PodAffinity.")
-    podAntiAffinity: dict[str, Any] | None = _kept_as_written("A Kubernetes PodAntiAffinity.")
+    podAffinity: PodAffinity | None = Field(default=None, description="Pods to run the model pods near.")
+    podAntiAffinity: PodAffinity | None = Field(
+        default=None, description="Pods to keep the model pods away from, e.g. each other."
+    )
 
 
 class Scheduling(_Model):

@@ -93,9 +93,29 @@ REFUSED = [
         id="toleration-operator",
     ),
     pytest.param(
-        {"scheduling": {"affinity": {"nodeAfinity": {}}}},
-        "nodeAfinity",
-        id="affinity-typo",
+        # Seldon's CRD would refuse this only when the operator writes the SeldonDeployment (with a 500).
+        {
+            "scheduling": {
+                "affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {}}}
+            }
+        },
+        "nodeSelectorTerms",
+        id="affinity-missing-terms",
+    ),
+    pytest.param(
+        {
+            "scheduling": {
+                "affinity": {
+                    "podAntiAffinity": {
+                        "preferredDuringSchedulingIgnoredDuringExecution": [
+                            {"weight": 1, "podAffinityTerm": {"topologyKey": "k", "labelSelecter": {}}}
+                        ]
+                    }
+                }
+            }
+        },
+        "labelSelecter",
+        id="affinity-deep-typo",
     ),
 ]
 
