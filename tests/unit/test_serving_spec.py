@@ -45,7 +45,9 @@ def test_autoscaling_accepts_exactly_the_consistent_ranges(
         autoscaling["targetCPUUtilizationPercentage"] = cpu
     if memory is not None:
         autoscaling["targetMemoryUtilizationPercentage"] = memory
-    document = spec(autoscaling=autoscaling, **({} if replicas is None else {"replicas": replicas}))
+    document = spec(autoscaling=autoscaling)
+    if replicas is not None:
+        document["replicas"] = replicas
     valid = (
         minimum <= maximum
         and (cpu is not None or memory is not None)
