@@ -285,7 +285,7 @@ def test_kubectl_explain_and_columns(
     wait_state(cluster, namespace, "iris", "Creating")
     table = cluster.kubectl("get", "zmd", "-n", namespace).stdout
     header, row = table.splitlines()[:2]
-    assert header.split() == ["NAME", "STATE", "READY", "MODEL", "URL", "AGE"]
+    assert header.split() == ["NAME", "STATE", "READY", "MODEL", "URL", "CANARY", "AGE"]
     assert row.split()[:5] == [
         "iris",
         "Creating",
