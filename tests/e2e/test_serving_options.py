@@ -1,5 +1,7 @@
-"""The serving options' schema on a real apiserver: its CEL rules refuse what `render` refuses, naming the
-field, and a spec using every option is stored as written (nothing pruned or defaulted away)."""
+"""The serving options on a real apiserver: the CEL rules refuse what `render` refuses, naming the field; a
+spec using every option is stored as written; and the operator writes it into a SeldonDeployment that
+Seldon's own CRD accepts, mirrors a canary and drops it on promotion. The tests play Seldon Core's
+controller by writing the SeldonDeployment's status (its real controller comes with another harness)."""
 
 from __future__ import annotations
 
@@ -10,7 +12,20 @@ import pytest
 import yaml
 
 from support.localcluster import LocalCluster
-from support.objects import get, must_get, zmd
+from support.objects import (
+    TIMEOUT,
+    apply,
+    condition,
+    get,
+    must_get,
+    patch_seldon_status,
+    s3_secret,
+    status_of,
+    wait_state,
+    zmd,
+)
+from support.operator_process import OperatorProcess
+from support.waiting import wait_for
 from zenmodel_operator.cli import RenderError, render_documents
 
 pytestmark = pytest.mark.e2e
@@ -166,3 +181,69 @@ def test_the_canary_column_shows_its_traffic(cluster: LocalCluster, namespace: s
     columns = header.split()
     assert columns == ["NAME", "STATE", "READY", "MODEL", "URL", "CANARY", "AGE"]
     assert "10%" in row.split()
+
+
+def seldon_predictors(cluster: LocalCluster, namespace: str) -> dict[str, dict[str, Any]]:
+    sdp = get(cluster, "seldondeployment", namespace, "iris") or {"spec": {"predictors": []}}
+    return {p["name"]: p for p in sdp["spec"]["predictors"]}
+
+
+def test_a_canary_is_served_mirrored_and_promoted(
+    cluster: LocalCluster, namespace: str, operator: OperatorProcess
+) -> None:
+    apply(cluster, s3_secret(namespace), zmd("iris", namespace, **EVERY_OPTION))
+    wait_for(lambda: len(seldon_predictors(cluster, namespace)) == 2, TIMEOUT, "no canary predictor")
+    predictors = seldon_predictors(cluster, namespace)
+    main, canary = predictors["default"], predictors["canary"]
+    assert (main["traffic"], canary["traffic"]) == (90, 10)
+    assert canary["graph"]["modelUri"] == "s3://models/iris/v4"
+    assert canary["graph"]["envSecretRefName"] == main["graph"]["envSecretRefName"] == "iris-rclone"
+    assert main["componentSpecs"][0]["hpaSpec"]["metricsv2"][0]["resource"]["name"] == "cpu"
+    for predictor in (main, canary):
+        pod = predictor["componentSpecs"][0]["spec"]
+        assert pod["nodeSelector"] == {"nvidia.com/gpu.present": "true"}
+        assert pod["affinity"] == EVERY_OPTION["scheduling"]["affinity"]
+        assert pod["containers"][0]["env"] == EVERY_OPTION["env"]
+        assert pod["containers"][0]["resources"]["limits"] == {"nvidia.com/gpu": "1"}
+
+    patch_seldon_status(
+        cluster,
+        namespace,
+        "iris",
+        {
+            "state": "Available",
+            "deploymentStatus": {
+                "iris-default-0-iris": {"replicas": 2, "availableReplicas": 2},
+                "iris-canary-0-iris": {"replicas": 1, "availableReplicas": 1},
+            },
+        },
+    )
+    parent = wait_state(cluster, namespace, "iris", "Available")
+    wait_for(
+        lambda: status_of(cluster, namespace, "iris").get("canary", {}).get("availableReplicas") == 1,
+        TIMEOUT,
+        "the canary's replicas were never mirrored",
+    )
+    status = status_of(cluster, namespace, "iris")
+    assert status["availableReplicas"] == 2
+    assert status["canary"]["traffic"] == "10%"
+    ready = condition(must_get(cluster, "zmd", namespace, "iris"), "Ready")
+    assert "predictors default (s3://models/iris/v3, 90% of requests)" in ready["message"]
+    assert "canary (s3://models/iris/v4, 10%)" in ready["message"]
+    assert parent["metadata"]["generation"] == 1
+
+    promoted = zmd("iris", namespace, uri="s3://models/iris/v4", **EVERY_OPTION)
+    del promoted["spec"]["canary"]
+    apply(cluster, promoted)
+    wait_for(lambda: list(seldon_predictors(cluster, namespace)) == ["default"], TIMEOUT, "canary kept")
+    (main,) = seldon_predictors(cluster, namespace).values()
+    assert main["graph"]["modelUri"] == "s3://models/iris/v4"
+    assert "traffic" not in main
+    wait_for(
+        lambda: (
+            status_of(cluster, namespace, "iris").get("observedGeneration") == 2
+            and "canary" not in status_of(cluster, namespace, "iris")
+        ),
+        TIMEOUT,
+        "status.canary outlived the promotion",
+    )
