@@ -565,8 +565,9 @@ class ZenModelDeploymentSpec(_Model):
         ge=0,
         le=1000,
         description=(
-            "Number of model server replicas (default 1). With autoscaling, the starting count: it must "
-            "lie within minReplicas..maxReplicas (default minReplicas)."
+            "Number of model server replicas (default 1). With autoscaling it may be left out (it is then "
+            "minReplicas) or must lie within minReplicas..maxReplicas; the HorizontalPodAutoscaler sets "
+            "the running count."
         ),
     )
     resources: ResourceRequirements | None = Field(
@@ -872,7 +873,10 @@ class ZenModelDeploymentStatus(_Model):
     )
     predictionURL: str | None = Field(default=None, description="Prediction URL through Seldon's ingress.")
     internalURL: str | None = Field(default=None, description="Prediction URL inside the cluster.")
-    replicas: int | None = Field(default=None, description="Desired replicas of the main predictor.")
+    replicas: int | None = Field(
+        default=None,
+        description="Desired replicas of the main predictor (with autoscaling, the autoscaler's count).",
+    )
     availableReplicas: int | None = Field(
         default=None, description="Replicas of the main predictor available (a canary's are under canary)."
     )

@@ -106,23 +106,37 @@ def predictor_deployment_names(name: str, predictor: str, spec: ZenModelDeployme
     return frozenset({f"seldon-{digest}", f"{name}-{digest}"})
 
 
-def available_replicas(seldon_status: Mapping[str, Any], deployment_names: frozenset[str]) -> int:
-    """Available replicas of one predictor, from Seldon's per-Deployment status."""
+def predictor_replicas(
+    seldon_status: Mapping[str, Any], deployment_names: frozenset[str], field: str
+) -> int | None:
+    """`replicas` or `availableReplicas` of one predictor, from Seldon's per-Deployment status; None when
+    Seldon reports none of its Deployments."""
     deployments = seldon_status.get("deploymentStatus") or {}
-    return sum(
-        int(d.get("availableReplicas") or 0)
-        for key, d in deployments.items()
-        if key in deployment_names and isinstance(d, Mapping)
-    )
+    reported = [d for key, d in deployments.items() if key in deployment_names and isinstance(d, Mapping)]
+    return sum(int(d.get(field) or 0) for d in reported) if reported else None
+
+
+def _replicas(obs: Observation, spec: ZenModelDeploymentSpec, predictor: str, field: str) -> int | None:
+    seldon_status = ((obs.seldon if not obs.conflict else None) or {}).get("status") or {}
+    return predictor_replicas(seldon_status, predictor_deployment_names(obs.name, predictor, spec), field)
 
 
 def _available(obs: Observation, spec: ZenModelDeploymentSpec, predictor: str) -> int:
-    seldon_status = ((obs.seldon if not obs.conflict else None) or {}).get("status") or {}
-    return available_replicas(seldon_status, predictor_deployment_names(obs.name, predictor, spec))
+    return _replicas(obs, spec, predictor, "availableReplicas") or 0
+
+
+def _desired(obs: Observation, spec: ZenModelDeploymentSpec) -> int:
+    """The main predictor's desired replicas: with autoscaling, the HorizontalPodAutoscaler's count as
+    Seldon reports it (Seldon v1.19 leaves an autoscaled Deployment's replicas to the HPA)."""
+    if spec.autoscaling is not None:
+        reported = _replicas(obs, spec, PREDICTOR_NAME, "replicas")
+        if reported:
+            return reported
+    return spec.desired_replicas
 
 
 def _rollout_progress(obs: Observation, spec: ZenModelDeploymentSpec) -> str:
-    main = f"{_available(obs, spec, PREDICTOR_NAME)}/{spec.desired_replicas}"
+    main = f"{_available(obs, spec, PREDICTOR_NAME)}/{_desired(obs, spec)}"
     if spec.canary is None:
         return f"{main} replicas available"
     canary = f"{_available(obs, spec, CANARY_PREDICTOR_NAME)}/{spec.canary.replicas}"
@@ -260,7 +274,7 @@ def derive_status(obs: Observation, previous: Mapping[str, Any], now: str) -> di
     status: dict[str, Any] = {
         "observedGeneration": obs.generation,
         "state": state.value,
-        "replicas": spec.desired_replicas,
+        "replicas": _desired(obs, spec),
         "availableReplicas": _available(obs, spec, PREDICTOR_NAME),
         "conditions": merge_conditions(
             previous.get("conditions") or [], [credentials, seldon, ready], generation=obs.generation, now=now

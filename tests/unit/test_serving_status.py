@@ -71,11 +71,17 @@ def test_after_promotion_the_canary_leaves_the_status() -> None:
     assert status["conditions"][2]["message"] == "model iris is served at " + status["predictionURL"]
 
 
-def test_autoscaling_without_replicas_desires_the_minimum() -> None:
+def test_with_autoscaling_the_desired_count_is_the_autoscalers() -> None:
     spec = make_spec(autoscaling={"minReplicas": 2, "maxReplicas": 5, "targetCPUUtilizationPercentage": 70})
     spec = spec.model_copy(update={"replicas": None})
-    status = derive_status(observe({"state": "Creating"}, spec=spec), {}, NOW)
-    assert status["replicas"] == 2
+    assert derive_status(observe({"state": "Creating"}, spec=spec), {}, NOW)["replicas"] == 2  # minReplicas
+    scaled = {"iris-default-0-iris": {"replicas": 4, "availableReplicas": 3}}
+    status = derive_status(observe({"state": "Creating", "deploymentStatus": scaled}, spec=spec), {}, NOW)
+    assert (status["replicas"], status["availableReplicas"]) == (4, 3)
+    assert "3/4 replicas available" in status["conditions"][2]["message"]
+    # Without autoscaling the spec decides, whatever Seldon reports mid-rollout.
+    fixed = derive_status(observe({"state": "Creating", "deploymentStatus": scaled}), {}, NOW)
+    assert fixed["replicas"] == 2
 
 
 names = st.from_regex(r"[a-z]([-a-z0-9]{0,53}[a-z0-9])?", fullmatch=True)
