@@ -44,7 +44,8 @@ LABEL_KEY_PATTERN = (
 )
 MAX_LABEL_KEY_LENGTH = 317  # a 253-character prefix, a slash and a 63-character name
 LABEL_VALUE_PATTERN = r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$"
-# The keys of the generated rclone Secret: a user's env var of that form would override them.
+# The keys of the generated rclone Secret (Seldon's storage initializer reads them): reserved to the operator,
+# so no model env var can pass for rclone configuration.
 RCLONE_ENV_PREFIX = "RCLONE_CONFIG_"
 # Kubernetes expands $(VAR) in a container's env values, command and args, so a string that reaches one
 # could read another variable of the container; spec strings that reach pods may not contain it.
