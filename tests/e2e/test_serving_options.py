@@ -1,7 +1,8 @@
 """The serving options on a real apiserver: the CEL rules refuse what `render` refuses, naming the field; a
 spec using every option is stored as written; and the operator writes it into a SeldonDeployment that
 Seldon's own CRD accepts, mirrors a canary and drops it on promotion. The tests play Seldon Core's
-controller by writing the SeldonDeployment's status (its real controller comes with another harness)."""
+controller by writing the SeldonDeployment's status where the spec asks for GPUs (which kwok's node lacks),
+and let Seldon's real controller roll out a canary otherwise."""
 
 from __future__ import annotations
 
@@ -13,8 +14,10 @@ import yaml
 
 from support.localcluster import LocalCluster
 from support.objects import (
+    AVAILABLE_TIMEOUT,
     TIMEOUT,
     apply,
+    apply_until_available,
     condition,
     get,
     must_get,
@@ -27,6 +30,8 @@ from support.objects import (
 from support.operator_process import OperatorProcess
 from support.waiting import wait_for
 from zenmodel_operator.cli import RenderError, render_documents
+from zenmodel_operator.storage import MODEL_URI_CHECKS
+from zenmodel_operator.validation import first_failure
 
 pytestmark = pytest.mark.e2e
 
@@ -51,6 +56,8 @@ EVERY_OPTION: dict[str, Any] = {
     "env": [{"name": "LOG_LEVEL", "value": "debug"}],
 }
 
+ACCOUNT_1 = "https://acct1.blob.core.windows.net/models/iris/v3"
+
 REFUSED = [
     pytest.param(
         {"autoscaling": {"minReplicas": 3, "maxReplicas": 2, "targetCPUUtilizationPercentage": 70}},
@@ -70,8 +77,22 @@ REFUSED = [
     ),
     pytest.param(
         {"canary": {"uri": "s3://models/$(AWS_SECRET_ACCESS_KEY)", "trafficPercent": 10}},
-        "spec.canary.uri: may not contain $(",
+        f'spec.canary.uri: Invalid value: "string": {first_failure(MODEL_URI_CHECKS, "s3://models/$(")}',
         id="canary-variable-reference",
+    ),
+    pytest.param(
+        {"canary": {"uri": "s3://m/iris/v4", "trafficPercent": 10}},
+        f'spec.canary.uri: Invalid value: "string": {first_failure(MODEL_URI_CHECKS, "s3://m/iris/v4")}',
+        id="canary-bad-bucket",
+    ),
+    pytest.param(
+        {
+            "uri": ACCOUNT_1,
+            "credentials": {"secretRef": {"name": "az-creds"}},
+            "canary": {"uri": ACCOUNT_1.replace("acct1", "acct2"), "trafficPercent": 10},
+        },
+        "spec.canary.uri: must name model.uri's Azure storage account",
+        id="canary-other-azure-account",
     ),
     pytest.param(
         {"canary": {"uri": "s3://models/iris/v4"}}, "spec.canary.trafficPercent", id="split-no-share"
@@ -88,19 +109,34 @@ REFUSED = [
     ),
     pytest.param(
         {"env": [{"name": "RCLONE_CONFIG_S3_ENDPOINT", "value": "http://evil.example.com"}]},
-        "spec.env: names starting with RCLONE_CONFIG_",
+        'spec.env[0].name: Invalid value: "string": names starting with RCLONE_CONFIG_',
         id="env-rclone-name",
     ),
     pytest.param(
         {"env": [{"name": "TOKEN", "value": "$(RCLONE_CONFIG_S3_SECRET_ACCESS_KEY)"}]},
-        "spec.env: values may not contain $(",
+        "spec.env[0].value: Invalid value: \"string\": contains '$(', which Kubernetes expands",
         id="env-variable-reference",
+    ),
+    pytest.param(
+        {"env": [{"name": "PRICE", "value": "$$5"}]},
+        "spec.env[0].value: Invalid value: \"string\": contains '$$', which Kubernetes expands",
+        id="env-escaped-dollar",
     ),
     pytest.param({"env": [{"name": "1=2", "value": "x"}]}, "spec.env[0].name", id="env-bad-name"),
     pytest.param(
         {"scheduling": {"nodeSelector": {"gpu type": "a100"}}},
         "spec.scheduling.nodeSelector: keys must be label keys",
         id="node-selector-key",
+    ),
+    pytest.param(
+        {"scheduling": {"nodeSelector": {"gpu": "not a value"}}},
+        "must be a label value",
+        id="node-selector-value",
+    ),
+    pytest.param(
+        {"scheduling": {"tolerations": [{"key": "nvidia gpu", "operator": "Exists"}]}},
+        'spec.scheduling.tolerations[0].key: Invalid value: "string": must be a label key',
+        id="toleration-key",
     ),
     pytest.param(
         {"scheduling": {"tolerations": [{"key": "nvidia.com/gpu", "operator": "Maybe"}]}},
@@ -188,9 +224,37 @@ def seldon_predictors(cluster: LocalCluster, namespace: str) -> dict[str, dict[s
     return {p["name"]: p for p in sdp["spec"]["predictors"]}
 
 
-def test_a_canary_is_served_mirrored_and_promoted(
+def test_seldon_rolls_out_a_canary_and_the_operator_mirrors_it(
     cluster: LocalCluster, namespace: str, operator: OperatorProcess
 ) -> None:
+    """Seldon Core's real controller creates the canary's own Deployment; kwok's node makes it Ready."""
+    canary = {"uri": "s3://models/iris/v4", "trafficPercent": 25}
+    apply_until_available(
+        cluster, s3_secret(namespace), zmd("iris", namespace, canary=canary, env=EVERY_OPTION["env"])
+    )
+    wait_for(
+        lambda: status_of(cluster, namespace, "iris").get("canary", {}).get("availableReplicas") == 1,
+        AVAILABLE_TIMEOUT,
+        "the canary's replicas were never mirrored",
+    )
+    parent = must_get(cluster, "zmd", namespace, "iris")
+    assert parent["status"]["availableReplicas"] == 1
+    assert parent["status"]["canary"]["traffic"] == "25%"
+    deployments = must_get(cluster, "seldondeployment", namespace, "iris")["status"]["deploymentStatus"]
+    assert set(deployments) == {"iris-default-0-iris", "iris-canary-0-iris"}
+    for deployment in deployments:  # Seldon merged the env into each predictor's model container
+        pod = must_get(cluster, "deployment", namespace, deployment)["spec"]["template"]["spec"]
+        (model,) = [c for c in pod["containers"] if c["name"] == "iris"]
+        assert {"name": "LOG_LEVEL", "value": "debug"} in model["env"]
+    ready = condition(parent, "Ready")
+    assert "canary (s3://models/iris/v4, 25%)" in ready["message"]
+
+
+def test_a_canary_is_served_mirrored_and_promoted(
+    cluster: LocalCluster, namespace_without_seldon: str, operator: OperatorProcess
+) -> None:
+    # Here the test plays Seldon: GPU scheduling would leave real pods Pending on kwok's node.
+    namespace = namespace_without_seldon
     apply(cluster, s3_secret(namespace), zmd("iris", namespace, **EVERY_OPTION))
     wait_for(lambda: len(seldon_predictors(cluster, namespace)) == 2, TIMEOUT, "no canary predictor")
     predictors = seldon_predictors(cluster, namespace)
