@@ -174,6 +174,10 @@ def test_env_names_are_unique_and_values_only() -> None:
             {"affinity": {"podAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [{}]}}},
             "topologyKey",
         ),
+        (
+            {"tolerations": [{"key": "nvidia.com/gpu", "operator": "Equal", "value": "-x"}]},
+            "must be a label value",
+        ),
     ],
 )
 def test_scheduling_mistakes_are_refused(scheduling: dict[str, Any], field: str) -> None:
