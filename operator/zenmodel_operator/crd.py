@@ -143,6 +143,7 @@ def render_crd() -> dict[str, Any]:
                         },
                         {"name": "Model", "type": "string", "jsonPath": ".spec.model.uri"},
                         {"name": "URL", "type": "string", "jsonPath": ".status.predictionURL"},
+                        {"name": "Canary", "type": "string", "jsonPath": ".status.canary.traffic"},
                         {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
                         {
                             "name": "Implementation",

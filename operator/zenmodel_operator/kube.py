@@ -31,6 +31,18 @@ PROBE_TIMEOUT_SECONDS = 2
 COMPONENT = "zenmodel-operator"
 
 
+# The apiserver's answer (HTTP 500) to a server-side apply of a field the target's schema lacks, e.g. a
+# ZenModelDeployment option the installed Seldon CRD does not know: the object, not the server, is wrong.
+TYPED_PATCH_FAILURE = "failed to create typed patch object"
+
+
+def rejects_the_object(status: int, method: str, message: str) -> bool:
+    """Whether a failed write refused the object itself, so that retrying the same object cannot help."""
+    if method != "PATCH":
+        return False
+    return status in (400, 422) or (status == 500 and TYPED_PATCH_FAILURE in message)
+
+
 class ApiError(Exception):
     def __init__(self, status: int, method: str, path: str, message: str) -> None:
         super().__init__(f"{method} {path}: HTTP {status}: {message}")
@@ -115,7 +127,7 @@ class KubeCluster:
                 str(payload.get("message", "")) if "/secrets" not in path else str(payload.get("reason", ""))
             )
             error = ApiError(status, method, path, message)
-            if status in (400, 422) and method == "PATCH":
+            if rejects_the_object(status, method, message):
                 raise ApplyRejected(str(error)) from error
             raise error
         return payload

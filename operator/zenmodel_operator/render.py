@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import labels, seldon
-from .spec import API_VERSION, KIND, Implementation, ZenModelDeploymentSpec
-from .storage import ModelLocation
+from .spec import API_VERSION, KIND, CanaryMode, Implementation, ZenModelDeploymentSpec
+from .storage import ModelLocation, parse_model_uri
 from .validation import kubelet_literal
 
 # On the pod template, so a credentials rotation rolls the model pods (which read rclone's env once).
@@ -82,14 +82,43 @@ def provenance_labels(spec: ZenModelDeploymentSpec) -> dict[str, str]:
     }
 
 
-def render_seldon_deployment(
-    parent: ParentRef,
+def _hpa_spec(spec: ZenModelDeploymentSpec) -> dict[str, Any] | None:
+    """Seldon v1.19's hpaSpec: `metricsv2` carries autoscaling/v2 MetricSpecs as the HPA takes them."""
+    autoscaling = spec.autoscaling
+    if autoscaling is None:
+        return None
+    targets = {
+        "cpu": autoscaling.targetCPUUtilizationPercentage,
+        "memory": autoscaling.targetMemoryUtilizationPercentage,
+    }
+    return {
+        "minReplicas": autoscaling.minReplicas,
+        "maxReplicas": autoscaling.maxReplicas,
+        "metricsv2": [
+            {
+                "type": "Resource",
+                "resource": {
+                    "name": resource,
+                    "target": {"type": "Utilization", "averageUtilization": target},
+                },
+            }
+            for resource, target in targets.items()
+            if target is not None
+        ],
+    }
+
+
+def _predictor(
+    name: str,
     spec: ZenModelDeploymentSpec,
     location: ModelLocation,
     *,
+    replicas: int,
     secret_name: str | None,
     credentials_hash: str | None,
+    hpa_spec: dict[str, Any] | None,
 ) -> dict[str, Any]:
+    """One predictor serving the model at `location`; the main one and the canary differ only there."""
     model = spec.model
     # Seldon hands parameters to the model server only inside an env value, which the kubelet expands:
     # doubled, every `$` reaches the server as written (names are identifiers and hold none).
@@ -106,38 +135,73 @@ def render_seldon_deployment(
         graph["parameters"] = parameters
 
     # Seldon merges a container named like the graph node into the prepackaged server's container,
-    # so resources land on the model container, not on Seldon's engine.
+    # so resources and env land on the model container, not on Seldon's engine.
     container: dict[str, Any] = {"name": model.name}
     if spec.custom is not None:
         container["image"] = spec.custom.image
     if spec.resources is not None and (spec.resources.requests or spec.resources.limits):
         container["resources"] = spec.resources.model_dump(exclude_defaults=True)
+    if spec.env:
+        # An empty value is left out, as Kubernetes' Go types (and so Seldon's webhook) serialise it.
+        container["env"] = [variable.model_dump(exclude_defaults=True) for variable in spec.env]
     pod_spec: dict[str, Any] = {"containers": [container]}
     if spec.serviceAccountName:
         pod_spec["serviceAccountName"] = spec.serviceAccountName
     if spec.custom is not None and spec.custom.imagePullSecrets:
         pod_spec["imagePullSecrets"] = [ref.model_dump() for ref in spec.custom.imagePullSecrets]
+    if spec.scheduling is not None:
+        pod_spec.update(spec.scheduling.model_dump(mode="json", exclude_none=True, exclude_defaults=True))
     component: dict[str, Any] = {}
     if credentials_hash:
         component["metadata"] = {"annotations": {CREDENTIALS_HASH_ANNOTATION: credentials_hash}}
     component["spec"] = pod_spec
+    if hpa_spec is not None:
+        component["hpaSpec"] = hpa_spec
+    return {"name": name, "replicas": replicas, "graph": graph, "componentSpecs": [component]}
+
+
+def render_seldon_deployment(
+    parent: ParentRef,
+    spec: ZenModelDeploymentSpec,
+    location: ModelLocation,
+    *,
+    secret_name: str | None,
+    credentials_hash: str | None,
+) -> dict[str, Any]:
+    shared = {"secret_name": secret_name, "credentials_hash": credentials_hash}
+    main = _predictor(
+        seldon.PREDICTOR_NAME,
+        spec,
+        location,
+        replicas=spec.desired_replicas,
+        hpa_spec=_hpa_spec(spec),
+        **shared,
+    )
+    predictors = [main]
+    canary = spec.canary
+    if canary is not None:
+        predictor = _predictor(
+            seldon.CANARY_PREDICTOR_NAME,
+            spec,
+            parse_model_uri(canary.uri),
+            replicas=canary.replicas,
+            hpa_spec=None,
+            **shared,
+        )
+        # Seldon's traffic rules: the non-shadow predictors' traffic sums to 100.
+        if canary.mode is CanaryMode.SHADOW:
+            main["traffic"], predictor["shadow"] = 100, True
+        else:
+            assert canary.trafficPercent is not None  # the spec's rules require it for a split
+            main["traffic"], predictor["traffic"] = 100 - canary.trafficPercent, canary.trafficPercent
+        predictors.append(predictor)
 
     return _with_rendered_hash(
         {
             "apiVersion": seldon.API_VERSION,
             "kind": seldon.KIND,
             "metadata": _child_metadata(parent.name, parent, provenance_labels(spec)),
-            "spec": {
-                "protocol": model.protocol.value,
-                "predictors": [
-                    {
-                        "name": seldon.PREDICTOR_NAME,
-                        "replicas": spec.replicas,
-                        "graph": graph,
-                        "componentSpecs": [component],
-                    }
-                ],
-            },
+            "spec": {"protocol": spec.model.protocol.value, "predictors": predictors},
         }
     )
 

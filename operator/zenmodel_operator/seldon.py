@@ -3,6 +3,7 @@ and how it reports progress. Pure constants and functions; no I/O."""
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from typing import Any
 
@@ -15,6 +16,7 @@ KIND = "SeldonDeployment"
 API_VERSION = f"{GROUP}/{VERSION}"
 
 PREDICTOR_NAME = "default"
+CANARY_PREDICTOR_NAME = "canary"  # the second predictor, when the spec has a canary
 HTTP_PORT = 8000  # the executor's REST port, on the predictor's Service
 
 # Values of SeldonDeployment.status.state that the mirror tells apart.
@@ -44,6 +46,22 @@ def internal_url(namespace: str, name: str, path: str) -> str:
     return f"http://{name}-{PREDICTOR_NAME}.{namespace}.svc.cluster.local:{HTTP_PORT}{path}"
 
 
-def available_replicas(seldon_status: Mapping[str, Any]) -> int:
+def predictor_deployment_names(name: str, predictor: str, model_name: str) -> frozenset[str]:
+    """The names Seldon Core v1.19 may give a predictor's Deployment (its GetDeploymentName): the keys of
+    its status.deploymentStatus. Our one component (index 0) has one container, named like the model."""
+    full = f"{name}-{predictor}-0-{model_name}"
+    if len(full) <= 63:
+        return frozenset({full})
+    digest = hashlib.md5(full.encode(), usedforsecurity=False).hexdigest()
+    # `seldon-<md5>` by default, `<name>-<md5>` where Seldon runs with DEPLOYMENT_NAME_AS_PREFIX=true.
+    return frozenset({f"seldon-{digest}", f"{name}-{digest}"})
+
+
+def predictor_replicas(
+    seldon_status: Mapping[str, Any], deployment_names: frozenset[str], field: str
+) -> int | None:
+    """`replicas` or `availableReplicas` of one predictor, from Seldon's per-Deployment status; None when
+    Seldon reports none of its Deployments."""
     deployments = seldon_status.get("deploymentStatus") or {}
-    return sum(int(d.get("availableReplicas") or 0) for d in deployments.values() if isinstance(d, Mapping))
+    reported = [d for key, d in deployments.items() if key in deployment_names and isinstance(d, Mapping)]
+    return sum(int(d.get(field) or 0) for d in reported) if reported else None

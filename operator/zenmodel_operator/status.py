@@ -9,8 +9,7 @@ from typing import Any
 
 from . import seldon
 from .conditions import CREDENTIALS_READY, READY, SELDON_READY, Condition, Reason, merge_conditions
-from .seldon import available_replicas
-from .spec import ZenModelDeploymentSpec
+from .spec import CanaryMode, ZenModelDeploymentSpec
 
 
 class State(StrEnum):
@@ -67,6 +66,67 @@ class Observation:
     default_base_url: str | None
 
 
+def _replicas(obs: Observation, spec: ZenModelDeploymentSpec, predictor: str, field: str) -> int | None:
+    seldon_status = ((obs.seldon if not obs.conflict else None) or {}).get("status") or {}
+    return seldon.predictor_replicas(
+        seldon_status, seldon.predictor_deployment_names(obs.name, predictor, spec.model.name), field
+    )
+
+
+def _available(obs: Observation, spec: ZenModelDeploymentSpec, predictor: str) -> int:
+    return _replicas(obs, spec, predictor, "availableReplicas") or 0
+
+
+def _desired(obs: Observation, spec: ZenModelDeploymentSpec) -> int:
+    """The main predictor's desired replicas: with autoscaling, the HorizontalPodAutoscaler's count as
+    Seldon reports it (Seldon v1.19 leaves an autoscaled Deployment's replicas to the HPA)."""
+    if spec.autoscaling is not None:
+        reported = _replicas(obs, spec, seldon.PREDICTOR_NAME, "replicas")
+        if reported:
+            return reported
+    return spec.desired_replicas
+
+
+def _rollout_progress(obs: Observation, spec: ZenModelDeploymentSpec) -> str:
+    main = f"{_available(obs, spec, seldon.PREDICTOR_NAME)}/{_desired(obs, spec)}"
+    if spec.canary is None:
+        return f"{main} replicas available"
+    canary = f"{_available(obs, spec, seldon.CANARY_PREDICTOR_NAME)}/{spec.canary.replicas}"
+    return f"predictor {seldon.PREDICTOR_NAME} {main}, predictor {seldon.CANARY_PREDICTOR_NAME} {canary} replicas available"
+
+
+def serving_predictors(spec: ZenModelDeploymentSpec) -> str:
+    """Which predictor serves what, for the Ready message; empty without a canary."""
+    canary = spec.canary
+    if canary is None:
+        return ""
+    if canary.mode is CanaryMode.SHADOW:
+        return (
+            f" by predictor {seldon.PREDICTOR_NAME} ({spec.model.uri}), shadowed by predictor "
+            f"{seldon.CANARY_PREDICTOR_NAME} ({canary.uri})"
+        )
+    percent = canary.trafficPercent or 0
+    return (
+        f" by predictors {seldon.PREDICTOR_NAME} ({spec.model.uri}, {100 - percent}% of requests) and "
+        f"{seldon.CANARY_PREDICTOR_NAME} ({canary.uri}, {percent}%)"
+    )
+
+
+def canary_status(obs: Observation, spec: ZenModelDeploymentSpec) -> dict[str, Any] | None:
+    canary = spec.canary
+    if canary is None:
+        return None
+    status: dict[str, Any] = {"uri": canary.uri, "mode": canary.mode.value}
+    if canary.trafficPercent is not None:
+        status["trafficPercent"] = canary.trafficPercent
+    status["traffic"] = (
+        f"{canary.trafficPercent}%" if canary.trafficPercent is not None else canary.mode.value
+    )
+    status["replicas"] = canary.replicas
+    status["availableReplicas"] = _available(obs, spec, seldon.CANARY_PREDICTOR_NAME)
+    return status
+
+
 def seldon_condition(obs: Observation) -> tuple[State, Condition]:
     name = obs.name
     if obs.conflict:
@@ -107,11 +167,9 @@ def seldon_condition(obs: Observation) -> tuple[State, Condition]:
         )
     # No status yet reads the same as Seldon's own "Creating", so Seldon's first report costs no write.
     if state in (None, seldon.CREATING):
-        replicas = obs.spec.replicas if obs.spec else 0
-        message = (
-            f"waiting for Seldon Core to roll out SeldonDeployment {name}: "
-            f"{available_replicas(seldon_status)}/{replicas} replicas available"
-        )
+        message = f"waiting for Seldon Core to roll out SeldonDeployment {name}"
+        if obs.spec is not None:
+            message += f": {_rollout_progress(obs, obs.spec)}"
         return State.CREATING, Condition(
             SELDON_READY,
             False,
@@ -132,10 +190,15 @@ def credentials_condition(obs: Observation) -> Condition:
     return Condition(CREDENTIALS_READY, obs.credentials.ok, obs.credentials.reason, obs.credentials.message)
 
 
-def ready_condition(credentials: Condition, seldon_ready: Condition, url: str | None, name: str) -> Condition:
+def ready_condition(
+    credentials: Condition, seldon_ready: Condition, url: str | None, name: str, spec: ZenModelDeploymentSpec
+) -> Condition:
     if credentials.status and seldon_ready.status:
         return Condition(
-            READY, True, Reason.AVAILABLE, f"model {name} is served" + (f" at {url}" if url else "")
+            READY,
+            True,
+            Reason.AVAILABLE,
+            f"model {name} is served" + (f" at {url}" if url else "") + serving_predictors(spec),
         )
     first_failure = credentials if not credentials.status else seldon_ready
     return Condition(READY, False, first_failure.reason, first_failure.message)
@@ -157,14 +220,14 @@ def derive_status(obs: Observation, previous: Mapping[str, Any], now: str) -> di
     url = prediction_url(base_url, obs.namespace, obs.name, spec)
     state, seldon_ready = seldon_condition(obs)
     credentials = credentials_condition(obs)
-    ready = ready_condition(credentials, seldon_ready, url, obs.name)
+    ready = ready_condition(credentials, seldon_ready, url, obs.name, spec)
     owned_seldon = obs.seldon if not obs.conflict else None
     seldon_status = (owned_seldon or {}).get("status") or {}
     status: dict[str, Any] = {
         "observedGeneration": obs.generation,
         "state": state.value,
-        "replicas": spec.replicas,
-        "availableReplicas": available_replicas(seldon_status),
+        "replicas": _desired(obs, spec),
+        "availableReplicas": _available(obs, spec, seldon.PREDICTOR_NAME),
         "conditions": merge_conditions(
             previous.get("conditions") or [],
             [credentials, seldon_ready, ready],
@@ -181,4 +244,7 @@ def derive_status(obs: Observation, previous: Mapping[str, Any], now: str) -> di
         )
     if obs.credentials is not None and obs.credentials.secret_name:
         status["credentialsSecretName"] = obs.credentials.secret_name
+    canary = canary_status(obs, spec)
+    if canary is not None:
+        status["canary"] = canary
     return status

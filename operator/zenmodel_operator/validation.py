@@ -361,6 +361,40 @@ def dns_subdomain(example: str) -> tuple[Check, ...]:
     )
 
 
+# Kubernetes' label syntax (IsQualifiedName, IsValidLabelValue), also that of taint keys and values.
+_LABEL_NAME = "[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?"
+LABEL_KEY_PATTERN = f"^({DNS_SUBDOMAIN_PATTERN[1:-1]}/)?{_LABEL_NAME}$"
+MAX_LABEL_KEY_LENGTH = 317  # a 253-character prefix, a slash and a 63-character name
+LABEL_VALUE_PATTERN = f"^({_LABEL_NAME})?$"
+
+
+def label_key(example: str) -> tuple[Check, ...]:
+    """A label key; give its field max_length=MAX_LABEL_KEY_LENGTH."""
+    name = found("[^/]*$")
+    return (
+        matches(
+            LABEL_KEY_PATTERN,
+            "must be a label key: an optional DNS subdomain and '/', then a name of letters, digits, '-', "
+            f"'_' and '.' beginning and ending with a letter or digit, e.g. {example}",
+        ),
+        Check(
+            Expr(f"{name.cel}.size() <= 63", lambda v: len(name.python(v)) <= 63),
+            (literal("the name part of a label key (after any '/') must be at most 63 characters"),),
+        ),
+    )
+
+
+def label_value(example: str) -> tuple[Check, ...]:
+    """A label value (empty allowed); give its field max_length=63."""
+    return (
+        matches(
+            LABEL_VALUE_PATTERN,
+            "must be a label value: letters, digits, '-', '_' and '.', beginning and ending with a letter "
+            f"or digit, e.g. {example}",
+        ),
+    )
+
+
 _HOST = (
     "([A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?([.][A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*"
     "|\\[[0-9A-Fa-f:.]+\\])"

@@ -299,7 +299,7 @@ def test_kubectl_explain_and_columns(
     apply_until_available(cluster, s3_secret(namespace), zmd("iris", namespace))
     table = cluster.kubectl("get", "zmd", "-n", namespace).stdout
     header, row = table.splitlines()[:2]
-    assert header.split() == ["NAME", "STATE", "READY", "MODEL", "URL", "AGE"]
+    assert header.split() == ["NAME", "STATE", "READY", "MODEL", "URL", "CANARY", "AGE"]
     assert row.split()[:5] == [
         "iris",
         "Available",

@@ -192,3 +192,46 @@ def test_the_argocd_cm_snippet_embeds_health_lua_verbatim() -> None:
     snippet = yaml.safe_load(SNIPPET.read_text())
     assert snippet["kind"] == "ConfigMap" and snippet["metadata"]["name"] == "argocd-cm"
     assert snippet["data"][HEALTH_KEY] == HEALTH_LUA.read_text()
+
+
+def with_canary(status: Mapping[str, Any] | None, canary_status: Mapping[str, Any] | None) -> dict[str, Any]:
+    obj = zmd(status)
+    obj["spec"]["canary"] = {"uri": "s3://models/iris/v4", "trafficPercent": 10, "replicas": 1}
+    if canary_status is not None:
+        obj["status"]["canary"] = dict(canary_status)
+    return obj
+
+
+CANARY_UP = {"uri": "s3://models/iris/v4", "traffic": "10%", "replicas": 1, "availableReplicas": 1}
+SERVED_BY_BOTH = f"model iris is served at {URL} by predictors default (s3://models/iris/v3, 90% of requests)"
+HEALTHY_WITH_CANARY = {
+    **HEALTHY,
+    "conditions": [*HEALTHY["conditions"][:2], condition("Ready", "True", "Available", SERVED_BY_BOTH)],
+}
+
+
+@pytest.mark.parametrize(
+    ("obj", "expected_status", "expected_in_message"),
+    [
+        pytest.param(with_canary(HEALTHY_WITH_CANARY, CANARY_UP), "Healthy", SERVED_BY_BOTH, id="canary-up"),
+        pytest.param(
+            with_canary(HEALTHY_WITH_CANARY, {**CANARY_UP, "availableReplicas": 0}),
+            "Progressing",
+            "Canary predictor (s3://models/iris/v4): 0/1 replicas available",
+            id="canary-not-available",
+        ),
+        pytest.param(
+            with_canary(HEALTHY_WITH_CANARY, None),
+            "Progressing",
+            "Waiting for the operator to report the canary predictor",
+            id="canary-not-reported",
+        ),
+        pytest.param(with_canary(FAILED, CANARY_UP), "Degraded", "ImagePullBackOff", id="canary-main-failed"),
+    ],
+)
+def test_health_with_a_canary(
+    obj: dict[str, Any], expected_status: str, expected_in_message: str, tmp_path: Path
+) -> None:
+    status, message = health(obj, tmp_path)
+    assert status == expected_status
+    assert expected_in_message in message

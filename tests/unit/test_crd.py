@@ -59,10 +59,24 @@ def test_cel_rules_and_columns() -> None:
     assert any("TRITON_SERVER" in r and "protocol" in r for r in rules)
     version = render_crd()["spec"]["versions"][0]
     columns = {c["name"] for c in version["additionalPrinterColumns"] if not c.get("priority")}
-    assert columns == {"State", "Ready", "Model", "URL", "Age"}
+    assert columns == {"State", "Ready", "Model", "URL", "Canary", "Age"}
     assert version["subresources"] == {"status": {}}
     assert render_crd()["spec"]["names"]["shortNames"] == ["zmd"]
 
 
 def test_crd_is_valid_yaml_with_one_document() -> None:
     assert len(list(yaml.safe_load_all(render_crd_yaml()))) == 1
+
+
+def test_every_cel_message_names_a_field_of_the_schema() -> None:
+    """A refusal at apply time says which field is wrong: its message starts with that field's path."""
+    paths = {path for path, _ in walk(schema(), "")}
+    validations = [
+        *schema()["x-kubernetes-validations"],
+        *schema()["properties"]["spec"]["x-kubernetes-validations"],
+    ]
+    for validation in validations:
+        # The name rule points at its field with fieldPath; the spec's rules name theirs in the message.
+        field = validation.get("fieldPath", "").lstrip(".") or validation["message"].split(":", 1)[0]
+        assert field.startswith(("spec", "metadata")), validation
+        assert field == "metadata.name" or f".{field}" in paths, validation

@@ -26,7 +26,8 @@ def spec(**overrides: object) -> dict[str, object]:
 
 def test_minimal_spec_gets_defaults() -> None:
     parsed = ZenModelDeploymentSpec.model_validate(spec())
-    assert parsed.replicas == 1
+    assert parsed.replicas is None
+    assert parsed.desired_replicas == 1
     assert parsed.model.protocol is Protocol.SELDON
     assert parsed.model.parameters == []
 

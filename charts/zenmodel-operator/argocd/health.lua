@@ -1,8 +1,10 @@
 -- Argo CD health check for zenml.io/ZenModelDeployment (Lua 5.1, run by Argo CD's gopher-lua).
 -- Argo CD sets the global `obj` to the live resource; the script returns {status = ..., message = ...}.
---   Healthy:     Ready=True and the operator has observed the current generation.
+--   Healthy:     Ready=True, the operator has observed the current generation, and a canary (if any) has
+--                all its replicas available.
 --   Degraded:    state Failed, CredentialsReady=False, or Ready=False because of a foreign SeldonDeployment.
---   Progressing: no status yet, a generation not yet observed, or Seldon still rolling out (Creating).
+--   Progressing: no status yet, a generation not yet observed, Seldon still rolling out (Creating), or a
+--                canary not yet fully available.
 local hs = {}
 
 local function find_condition(conditions, condition_type)
@@ -57,6 +59,24 @@ if status.state == "Failed" then
   hs.status = "Degraded"
   hs.message = describe(ready, "The model deployment failed")
   return hs
+end
+
+local wants_canary = obj.spec ~= nil and obj.spec.canary ~= nil
+local canary = status.canary
+if ready ~= nil and ready.status == "True" and wants_canary then
+  if canary == nil then
+    hs.status = "Progressing"
+    hs.message = "Waiting for the operator to report the canary predictor"
+    return hs
+  end
+  local available = canary.availableReplicas or 0
+  local desired = canary.replicas or 1
+  if available < desired then
+    hs.status = "Progressing"
+    hs.message = "Canary predictor (" .. tostring(canary.uri) .. "): " .. tostring(available) .. "/"
+      .. tostring(desired) .. " replicas available"
+    return hs
+  end
 end
 
 if ready ~= nil and ready.status == "True" then
