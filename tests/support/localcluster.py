@@ -728,10 +728,6 @@ class LocalCluster:
             "--node-lease-duration-seconds=40",
         )
         self._wait(kwok, deadline, self._fake_node_ready)
-        # Admission (TaintNodesByCondition) gives a new Node the not-ready NoSchedule taint, and only the
-        # node lifecycle controller, which this control plane does not run, would lift it once the Node
-        # is Ready: without this, no pod is ever scheduled.
-        self.kubectl("patch", "node", FAKE_NODE, "--type=merge", "-p", '{"spec": {"taints": null}}')
 
     def _fake_node_ready(self) -> bool:
         node = self._api_get(f"/api/v1/nodes/{FAKE_NODE}")
