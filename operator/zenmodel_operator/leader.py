@@ -177,7 +177,13 @@ class LeaseApi:
         self._collection = f"/apis/{LEASE_API_VERSION}/namespaces/{namespace}/leases"
 
     def get(self) -> dict[str, Any] | None:
-        return self.cluster.request("GET", f"{self._collection}/{self.name}")
+        """The Lease, or None before anyone created it (the client raises on a 404 like on any error)."""
+        try:
+            return self.cluster.request("GET", f"{self._collection}/{self.name}")
+        except ApiError as error:
+            if error.status == 404:
+                return None
+            raise
 
     def create(self, record: LeaseRecord) -> dict[str, Any]:
         body = {
