@@ -403,7 +403,10 @@ def converge(cluster: LocalCluster, namespace: str, name: str) -> None:
         cluster,
         namespace,
         name,
-        {"state": "Available", "deploymentStatus": {f"{name}-p": {"replicas": 2, "availableReplicas": 2}}},
+        {
+            "state": "Available",
+            "deploymentStatus": {f"{name}-default-0-iris": {"replicas": 2, "availableReplicas": 2}},
+        },
     )
     wait_state(cluster, namespace, name, "Available")
 
