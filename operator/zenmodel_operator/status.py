@@ -65,11 +65,19 @@ class Observation:
     apply_error: str | None
     default_base_url: str | None
 
+    @property
+    def owned_seldon(self) -> Mapping[str, Any] | None:
+        """Our SeldonDeployment; a foreign one of the parent's name is never mirrored."""
+        return None if self.conflict else self.seldon
+
+    @property
+    def seldon_status(self) -> Mapping[str, Any]:
+        return (self.owned_seldon or {}).get("status") or {}
+
 
 def _replicas(obs: Observation, spec: ZenModelDeploymentSpec, predictor: str, field: str) -> int | None:
-    seldon_status = ((obs.seldon if not obs.conflict else None) or {}).get("status") or {}
     return seldon.predictor_replicas(
-        seldon_status, seldon.predictor_deployment_names(obs.name, predictor, spec.model.name), field
+        obs.seldon_status, seldon.predictor_deployment_names(obs.name, predictor, spec.model.name), field
     )
 
 
@@ -221,8 +229,6 @@ def derive_status(obs: Observation, previous: Mapping[str, Any], now: str) -> di
     state, seldon_ready = seldon_condition(obs)
     credentials = credentials_condition(obs)
     ready = ready_condition(credentials, seldon_ready, url, obs.name, spec)
-    owned_seldon = obs.seldon if not obs.conflict else None
-    seldon_status = (owned_seldon or {}).get("status") or {}
     status: dict[str, Any] = {
         "observedGeneration": obs.generation,
         "state": state.value,
@@ -237,9 +243,9 @@ def derive_status(obs: Observation, previous: Mapping[str, Any], now: str) -> di
     }
     if url:
         status["predictionURL"] = url
-    if owned_seldon is not None:
+    if obs.owned_seldon is not None:
         status["seldonDeploymentName"] = obs.name
-        status["internalURL"] = (seldon_status.get("address") or {}).get("url") or internal_url(
+        status["internalURL"] = (obs.seldon_status.get("address") or {}).get("url") or internal_url(
             obs.namespace, obs.name, spec
         )
     if obs.credentials is not None and obs.credentials.secret_name:
