@@ -315,10 +315,18 @@ def fetched_uri(deployment: dict[str, Any]) -> str:
     return str(storage_initializer(deployment["spec"]["template"]["spec"])["args"][0])
 
 
-def replica_sets(cluster: LocalCluster, namespace: str, deployment: dict[str, Any]) -> list[dict[str, Any]]:
-    """The ReplicaSets the Deployment controller made for `deployment`."""
+REVISION = "deployment.kubernetes.io/revision"  # the Deployment controller's, on it and its ReplicaSets
+
+
+def current_replica_set(cluster: LocalCluster, namespace: str, deployment: dict[str, Any]) -> dict[str, Any]:
+    """The ReplicaSet of the Deployment's current pod template (its revision), once the controller made it."""
     items = json.loads(cluster.kubectl("get", "replicasets", "-n", namespace, "-o", "json").stdout)["items"]
-    return [rs for rs in items if controller_uid(rs) == deployment["metadata"]["uid"]]
+    revision = deployment["metadata"].get("annotations", {}).get(REVISION)
+    for replica_set in items:
+        ours = controller_uid(replica_set) == deployment["metadata"]["uid"]
+        if ours and replica_set["metadata"].get("annotations", {}).get(REVISION) == revision:
+            return dict(replica_set)
+    return {}
 
 
 def test_promotion_rolls_the_main_predictor_and_removes_the_canarys(
@@ -342,7 +350,7 @@ def test_promotion_rolls_the_main_predictor_and_removes_the_canarys(
     assert initializer["envFrom"] == [{"secretRef": {"name": "iris-rclone"}}]  # the main model's Secret
     main_before = must_get(cluster, "deployment", namespace, main_name)
     assert fetched_uri(main_before) == V3
-    (replica_set_before,) = replica_sets(cluster, namespace, main_before)
+    replica_set_before = current_replica_set(cluster, namespace, main_before)["metadata"]["uid"]
 
     apply(cluster, zmd("iris", namespace, uri=V4))  # promotion: the canary's URI, no canary
     wait_for(lambda: list(seldon_predictors(cluster, namespace)) == ["default"], TIMEOUT, "canary kept")
@@ -350,19 +358,15 @@ def test_promotion_rolls_the_main_predictor_and_removes_the_canarys(
 
     def rolled() -> bool:
         deployment = must_get(cluster, "deployment", namespace, main_name)
-        fresh = [
-            rs
-            for rs in replica_sets(cluster, namespace, deployment)
-            if rs["metadata"]["name"] != replica_set_before["metadata"]["name"]
-        ]
+        replica_set = current_replica_set(cluster, namespace, deployment)
         status = deployment.get("status") or {}
         return (
             fetched_uri(deployment) == V4
             and status.get("observedGeneration") == deployment["metadata"]["generation"]
             and (status.get("updatedReplicas"), status.get("availableReplicas"), status.get("replicas"))
             == (1, 1, 1)  # the old pod is gone
-            and len(fresh) == 1
-            and (fresh[0].get("status") or {}).get("availableReplicas") == 1
+            and replica_set.get("metadata", {}).get("uid") not in (None, replica_set_before)
+            and (replica_set.get("status") or {}).get("availableReplicas") == 1
         )
 
     wait_for(rolled, AVAILABLE_TIMEOUT, "the main predictor never rolled to the promoted URI")
