@@ -692,10 +692,8 @@ class LocalCluster:
     def _start_kwok(self, deadline: float) -> None:
         """kwok plays the kubelet for one fake Node, as kwokctl sets it up: the Node object is ours, kwok
         keeps it Ready (with a Lease) and makes the pods bound to it Running and Ready with an IP."""
-        self.kubectl(
-            "apply", "--server-side", "--field-manager=localcluster", "-f", "-",
-            input=json.dumps(_fake_node(FAKE_NODE)),
-        )  # fmt: skip
+        node = json.dumps(_fake_node(FAKE_NODE))
+        self.kubectl("apply", "--server-side", "--field-manager=localcluster", "-f", "-", input=node)
         stages = sorted((self.tools_dir / "kwok-stages").glob("*.yaml"))
         if not stages:
             raise ClusterError(f"{self.tools_dir / 'kwok-stages'} holds no stage files; run {TOOLS_SCRIPT}")
