@@ -255,6 +255,8 @@ def controller_uid(obj: dict[str, Any]) -> str:
 def test_seldon_creates_the_horizontal_pod_autoscaler(
     cluster: LocalCluster, namespace: str, operator: OperatorProcess
 ) -> None:
+    """Seldon turns the hpaSpec we render into an HPA on its predictor Deployment, owned through the
+    SeldonDeployment by the parent: an edit reaches it, and the garbage collector takes it with the parent."""
     autoscaling = {
         "minReplicas": 1,
         "maxReplicas": 3,
@@ -321,6 +323,8 @@ def current_replica_set(cluster: LocalCluster, namespace: str, deployment: dict[
 def test_promotion_rolls_the_main_predictor_and_removes_the_canarys(
     cluster: LocalCluster, namespace: str, operator: OperatorProcess
 ) -> None:
+    """Promotion is an edit (the canary's URI becomes model.uri, `canary` goes): Seldon rolls the main
+    predictor's Deployment in place and deletes the canary's."""
     canary = {"uri": V4, "trafficPercent": 10}
     apply_until_available(cluster, s3_secret(namespace), zmd("iris", namespace, canary=canary))
     (main_name,) = predictor_deployment_names("iris", PREDICTOR_NAME, "iris")
