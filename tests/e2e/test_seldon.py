@@ -16,12 +16,12 @@ from support.localcluster import LocalCluster
 from support.objects import (
     GC_TIMEOUT,
     SECONDS_TO_COLLECT,
-    STORAGE_INITIALIZER_IMAGE,
     TIMEOUT,
     apply_until_available,
     get,
     must_get,
     s3_secret,
+    storage_initializer,
     wait_state,
     zmd,
 )
@@ -55,10 +55,7 @@ def model_deployment(cluster: LocalCluster, namespace: str, name: str) -> dict[s
 def init_container(deployment: dict[str, Any]) -> dict[str, Any]:
     """The storage initializer Seldon injected into its Deployment's pod template (named after the
     container it serves: the model's, or tfserving's for TENSORFLOW_SERVER with the seldon protocol)."""
-    containers = deployment["spec"]["template"]["spec"].get("initContainers") or []
-    found = [c for c in containers if c["image"] == STORAGE_INITIALIZER_IMAGE]
-    assert len(found) == 1, f"not one {STORAGE_INITIALIZER_IMAGE} among {containers}"
-    return dict(found[0])
+    return storage_initializer(deployment["spec"]["template"]["spec"])
 
 
 CASES = [

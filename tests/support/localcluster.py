@@ -3,9 +3,9 @@
 
 No kubelet and no containers: the API server with real authentication, RBAC, admission and CRDs, plus
 the controller manager's real controllers (garbage collector, namespace, service account, Deployment,
-ReplicaSet, endpoints, ...). On request also kube-scheduler, kwok with one fake Node (it plays the
-kubelet: bound pods turn Running and Ready) and Seldon Core's own controller manager. The binaries come
-from ``hack/tools.sh``; certificates are made with the ``openssl`` CLI.
+ReplicaSet, endpoints, ...). On request also kube-scheduler, kwok with a fake Node (it plays the
+kubelet: bound pods turn Running and Ready; tests add more with ``add_fake_node``) and Seldon Core's own
+controller manager. The binaries come from ``hack/tools.sh``; certificates are made with the ``openssl`` CLI.
 
 As a library::
 
@@ -56,6 +56,8 @@ LOG_TAIL_LINES = 40
 POD_CIDR = "10.244.0.0/16"
 FAKE_NODE = "kwok-node-0"
 FAKE_NODE_ANNOTATION = "kwok.x-k8s.io/node=fake"
+# What kwok's node-initialize stage gives a Node without a capacity of its own.
+KWOK_NODE_CAPACITY = {"cpu": "1k", "memory": "1Ti", "pods": "1M"}
 SELDON_NAMESPACE = "seldon-system"
 SELDON_CONFIGMAP = "seldon-config"
 SELDON_EXECUTOR_IMAGE = "seldonio/seldon-core-executor:1.19.0"
@@ -690,25 +692,8 @@ class LocalCluster:
     def _start_kwok(self, deadline: float) -> None:
         """kwok plays the kubelet for one fake Node, as kwokctl sets it up: the Node object is ours, kwok
         keeps it Ready (with a Lease) and makes the pods bound to it Running and Ready with an IP."""
-        key, value = FAKE_NODE_ANNOTATION.split("=", 1)
-        node = {
-            "apiVersion": "v1",
-            "kind": "Node",
-            "metadata": {
-                "name": FAKE_NODE,
-                "annotations": {key: value, "node.alpha.kubernetes.io/ttl": "0"},
-                "labels": {
-                    "kubernetes.io/arch": "amd64",
-                    "kubernetes.io/os": "linux",
-                    "kubernetes.io/hostname": FAKE_NODE,
-                    "kubernetes.io/role": "agent",
-                    "type": "kwok",
-                },
-            },
-        }
-        self.kubectl(
-            "apply", "--server-side", "--field-manager=localcluster", "-f", "-", input=json.dumps(node)
-        )
+        node = json.dumps(_fake_node(FAKE_NODE))
+        self.kubectl("apply", "--server-side", "--field-manager=localcluster", "-f", "-", input=node)
         stages = sorted((self.tools_dir / "kwok-stages").glob("*.yaml"))
         if not stages:
             raise ClusterError(f"{self.tools_dir / 'kwok-stages'} holds no stage files; run {TOOLS_SCRIPT}")
@@ -727,12 +712,44 @@ class LocalCluster:
             # 50 s after it starts (and its pods with it).
             "--node-lease-duration-seconds=40",
         )
-        self._wait(kwok, deadline, self._fake_node_ready)
+        self._wait(kwok, deadline, lambda: self._fake_node_ready(FAKE_NODE))
 
-    def _fake_node_ready(self) -> bool:
-        node = self._api_get(f"/api/v1/nodes/{FAKE_NODE}")
+    def _fake_node_ready(self, name: str, taints: Sequence[dict[str, str]] | None = None) -> bool:
+        """Ready; with ``taints``, also carrying exactly those: no longer the node.kubernetes.io/not-ready
+        taint that admission puts on a new Node and the node lifecycle controller lifts once it is Ready."""
+        node = self._api_get(f"/api/v1/nodes/{name}")
         conditions = (node.get("status") or {}).get("conditions") or []
-        return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
+        ready = any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
+        return ready and (taints is None or (node.get("spec") or {}).get("taints", []) == list(taints))
+
+    def add_fake_node(
+        self,
+        name: str,
+        labels: dict[str, str] | None = None,
+        taints: Sequence[dict[str, str]] = (),
+        capacity: dict[str, str] | None = None,
+        timeout: float = 60.0,
+    ) -> None:
+        """One more Node that kwok (started with ``fake_node``) keeps Ready, with ``labels``, ``taints`` and
+        ``capacity`` (extended resources such as ``nvidia.com/gpu`` beside kwok's defaults, also as
+        allocatable); returns once kube-scheduler may bind pods to it. Remove it with ``delete_node``."""
+        node = _fake_node(name, labels, taints)
+        # A Node's status may be written on create; kwok's node-initialize stage keeps a capacity it finds.
+        resources = {**KWOK_NODE_CAPACITY, **(capacity or {})}
+        node["status"] = {"capacity": resources, "allocatable": resources}
+        self.kubectl("create", "-f", "-", input=json.dumps(node))
+        self._wait(self._kwok(), time.monotonic() + timeout, lambda: self._fake_node_ready(name, taints))
+
+    def delete_node(self, name: str) -> None:
+        """Deletes a Node ``add_fake_node`` made and waits until it is gone (the pod garbage collector then
+        deletes the pods bound to it)."""
+        self.kubectl("delete", "node", name, "--ignore-not-found", "--wait=true")
+
+    def _kwok(self) -> _Process:
+        for process in self._processes:
+            if process.name == "kwok" and process.alive():
+                return process
+        raise ClusterError("kwok is not running; start the cluster with fake_node=True")
 
     def _start_seldon_manager(self, deadline: float) -> None:
         """Seldon Core's controller manager as its Deployment (config/manager/manager.yaml) runs it, minus
@@ -880,6 +897,32 @@ def _seldon_manager_env(manifest: Path) -> dict[str, str]:
         "ISTIO_ENABLED": "false",
         "EXECUTOR_CONTAINER_IMAGE_AND_VERSION": SELDON_EXECUTOR_IMAGE,
     }
+
+
+def _fake_node(
+    name: str, labels: dict[str, str] | None = None, taints: Sequence[dict[str, str]] = ()
+) -> dict[str, Any]:
+    """A Node kwok manages (it carries FAKE_NODE_ANNOTATION), labelled as kwokctl labels its nodes."""
+    key, value = FAKE_NODE_ANNOTATION.split("=", 1)
+    node: dict[str, Any] = {
+        "apiVersion": "v1",
+        "kind": "Node",
+        "metadata": {
+            "name": name,
+            "annotations": {key: value, "node.alpha.kubernetes.io/ttl": "0"},
+            "labels": {
+                "kubernetes.io/arch": "amd64",
+                "kubernetes.io/os": "linux",
+                "kubernetes.io/hostname": name,
+                "kubernetes.io/role": "agent",
+                "type": "kwok",
+                **(labels or {}),
+            },
+        },
+    }
+    if taints:
+        node["spec"] = {"taints": list(taints)}
+    return node
 
 
 def _b64(path: Path) -> str:

@@ -102,6 +102,15 @@ STORAGE_INITIALIZER_IMAGE = "seldonio/rclone-storage-initializer:1.19.0"
 OPT_IN = {"zenml.io/model-credentials": "true"}
 
 
+def storage_initializer(pod: dict[str, Any]) -> dict[str, Any]:
+    """The storage initializer Seldon injected into a pod spec it generated: the init container that fetches
+    the model."""
+    containers = pod.get("initContainers") or []
+    found = [c for c in containers if c["image"] == STORAGE_INITIALIZER_IMAGE]
+    assert len(found) == 1, f"not one {STORAGE_INITIALIZER_IMAGE} among {containers}"
+    return dict(found[0])
+
+
 def secret(
     namespace: str, name: str, data: dict[str, str], labels: dict[str, str] | None = None
 ) -> dict[str, Any]:
