@@ -6,7 +6,9 @@
   operator's concurrency and no reads. It is the floor: no operator can converge faster.
 - Poll loop: a SeldonDeployment polled once a second, the way ZenML's client-side deployer waits.
 
-Prints: convergence of `--objects` new parents (operator / bare client), GETs and reconciles per object
+Prints: convergence of `--objects` new parents (operator / bare client), with the CPU each side and the
+apiserver and etcd used meanwhile (on a small machine convergence is bound by CPU, all of it shared), GETs
+and reconciles per object
 (GETs counted by the apiserver's own `apiserver_request_total`), the restart over the converged objects
 (time to a drained queue, writes, GETs), status propagation p50/p99 against the poll loop, and the
 operator's RSS at `--objects` (grown, and after the restart) and at `--scale-objects`, with the slope.
@@ -19,6 +21,7 @@ import argparse
 import asyncio
 import base64
 import json
+import os
 import random
 import ssl
 import statistics
@@ -237,10 +240,12 @@ async def bare_client(api: Api, namespace: str, parent_names: list[str]) -> None
 
     tasks = [asyncio.create_task(watch()), *(asyncio.create_task(worker()) for _ in range(WORKERS))]
     print("watching", flush=True)
+    cpu_at_start = time.process_time()
     await all_done.wait()
     for task in tasks:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
+    print(f"cpu {time.process_time() - cpu_at_start:.3f}", flush=True)
 
 
 def created_event(parent: dict[str, Any]) -> dict[str, Any]:
@@ -307,10 +312,13 @@ class BareClient:
         assert self.proc.stdout is not None
         if self.proc.stdout.readline().strip() != "watching":
             raise RuntimeError("the bare client did not start")
+        self.cpu_seconds = 0.0  # its CPU from watching to done, once it has exited
 
     def wait(self) -> None:
+        assert self.proc.stdout is not None
         if self.proc.wait(timeout=60) != 0:
             raise RuntimeError("the bare client failed")
+        self.cpu_seconds = float(self.proc.stdout.read().split()[-1])
 
 
 def operator_metric(process: OperatorProcess, name: str) -> float:
@@ -346,6 +354,16 @@ def drained(process: OperatorProcess, reconciles: int) -> bool:
         )
     except OSError:
         return False  # the metrics endpoint is not up yet
+
+
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU a running process has used (/proc/PID/stat)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def control_plane_cpu(cluster: LocalCluster) -> float:
+    return sum(cpu_seconds(cluster.pid(name)) for name in ("kube-apiserver", "etcd"))
 
 
 def rss_mib(process: OperatorProcess) -> float:
@@ -456,7 +474,9 @@ async def run(
         await carriers(api, KubeCluster(kube_client(cluster)), "carrier", 500)
         bare_names = names("bare", 0, objects)
         bare = BareClient(cluster, "bare", bare_names)
+        control_plane_before = control_plane_cpu(cluster)
         bare_s = await converge(api, "bare", bare_names, timeout=600, bare=bare)
+        control_plane_bare = control_plane_cpu(cluster) - control_plane_before
         print(f"bare client: {objects} new objects written in {bare_s:.1f} s", flush=True)
 
         def start_operator() -> OperatorProcess:
@@ -472,7 +492,11 @@ async def run(
         operator = start_operator()
         try:
             gets_before = await api.gets()
+            assert operator.proc is not None
+            operator_before, control_plane_before = cpu_seconds(operator.proc.pid), control_plane_cpu(cluster)
             op_s = await converge(api, "op", names("op", 0, objects), timeout=600)
+            operator_cpu = cpu_seconds(operator.proc.pid) - operator_before
+            control_plane_op = control_plane_cpu(cluster) - control_plane_before
             await wait_until(lambda: drained(operator, objects), 120, "the operator never drained")
             gets = await api.gets() - gets_before
             reconciles = operator_metric(operator, "zenmodel_reconcile_total")
@@ -484,7 +508,11 @@ async def run(
             f"operator: {objects} new objects converged in {op_s:.1f} s = {ratio:.2f}x the bare client "
             f"(goal <= 1.25x: {verdict(ratio <= 1.25)})\n"
             f"  GETs per object {gets / objects:.2f}, reconciles per object {reconciles / objects:.2f} "
-            f"(goal <= 1 each: {verdict(gets <= objects and reconciles <= objects)})",
+            f"(goal <= 1 each: {verdict(gets <= objects and reconciles <= objects)})\n"
+            f"  CPU seconds while converging (2 cores: {2 * bare_s:.0f} and {2 * op_s:.0f} available): bare client "
+            f"{bare.cpu_seconds:.1f} + apiserver and etcd {control_plane_bare:.1f}; operator {operator_cpu:.1f} + "
+            f"apiserver and etcd {control_plane_op:.1f} (operator / bare client: "
+            f"{operator_cpu / bare.cpu_seconds:.1f}x)",
             flush=True,
         )
 
