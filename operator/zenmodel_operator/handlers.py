@@ -17,6 +17,7 @@ import asyncio
 import logging
 import time
 from collections import Counter, defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,7 +25,7 @@ import kopf
 
 from . import metrics, seldon
 from .informer import Informer, Key, ObjectKey, Store, secrets_label_selector
-from .kube import InformedCluster, KubeCluster, list_watched, load_configuration
+from .kube import LIST_PAGE_SIZE, InformedCluster, KubeCluster, list_watched, load_configuration
 from .leader import Elector, elector_for
 from .outage import OutageFilter, announce_recovery
 from .reconcile import Outcome, Reconciler, WriteKind
@@ -88,6 +89,21 @@ class Runtime:
         metrics.publish_states(Counter(self.states.values()))
 
 
+class NoDiffBase(kopf.DiffBaseStorage):
+    """kopf's diff base serves change handlers, of which this operator has none; by default kopf still
+    deep-copies every event's body to build one (a seventh of the operator's CPU while 1,000 new objects
+    converge). Builds, keeps and reads nothing."""
+
+    def build(self, *, body: kopf.Body, extra_fields: Iterable[Any] | None = None) -> kopf.BodyEssence:
+        return kopf.BodyEssence()
+
+    def fetch(self, *, body: kopf.Body) -> kopf.BodyEssence | None:
+        return None
+
+    def store(self, *, body: kopf.Body, patch: kopf.Patch, essence: kopf.BodyEssence) -> None:
+        return None
+
+
 def configure(settings: kopf.OperatorSettings, operator: OperatorSettings) -> None:
     """Every kopf setting the operator uses, in one place."""
     settings.posting.enabled = False  # we post our own Events, only where a person needs one
@@ -99,6 +115,13 @@ def configure(settings: kopf.OperatorSettings, operator: OperatorSettings) -> No
     # an apiserver came back; two tries a second per watch cost an apiserver nothing, and the outage
     # filter keeps them quiet.
     settings.networking.error_backoffs = (0.5,) * 8
+    settings.persistence.diffbase_storage = NoDiffBase()
+    # kopf lists each kind before watching it: page by page, as our startup LIST does, not all at once.
+    settings.watching.chunk_size = LIST_PAGE_SIZE
+    # kopf runs a worker per object, which holds the object's last event while it idles for the next
+    # one (5 s by default): after a restart's listing, every object at once, and the peak stays in the
+    # process's RSS. Our handlers only feed the stores, so a worker gains nothing by waiting.
+    settings.queueing.idle_timeout = 0.1
     selector = secrets_label_selector(operator)
     if selector:
         # Server-side: only opted-in Secrets and the ones we generate ever reach this process.
