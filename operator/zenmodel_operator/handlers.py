@@ -46,6 +46,8 @@ class Runtime:
     informer: Informer = field(default_factory=Informer)
     queue: WorkQueue[Key] | None = None
     elector: Elector | None = None
+    # The API clients' connection pools, closed at cleanup.
+    clusters: list[KubeCluster] = field(default_factory=list)
     states: dict[Key, str] = field(default_factory=dict)
     # When a SeldonDeployment change first reached us, per parent, for the mirroring latency.
     seldon_changed_at: dict[Key, float] = field(default_factory=dict)
@@ -140,9 +142,11 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     runtime: Runtime = memo["runtime"]
     configure(settings, runtime.settings)
     api = load_configuration()
-    runtime.elector = elector_for(runtime.settings.leader_election, KubeCluster(api))
+    leases = KubeCluster(api)  # its own connections: a renewal never queues behind the reconciles' writes
+    runtime.elector = elector_for(runtime.settings.leader_election, leases)
     fence = runtime.elector.writing if runtime.elector is not None else None
     kube = KubeCluster(api, fence=fence)
+    runtime.clusters += [leases, kube]
     reconciler = Reconciler(InformedCluster(runtime.informer, kube), runtime.settings)
 
     async def process(key: Key) -> None:
@@ -165,8 +169,7 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     metrics.serve(runtime.settings.metrics_port)
     informer = runtime.informer
     for store in (informer.parents, informer.seldon_deployments, informer.secrets):
-        pages = list_watched(kube, store.name, runtime.settings)
-        while (page := await asyncio.to_thread(next, pages, None)) is not None:
+        async for page in list_watched(kube, store.name, runtime.settings):
             for obj in page:
                 informer.changed(store, obj)
     for key in informer.mark_synced():
@@ -197,6 +200,8 @@ async def cleanup(memo: kopf.Memo, **_: Any) -> None:
         await runtime.queue.stop()
     if runtime.elector is not None:
         await runtime.elector.stop()
+    for cluster in runtime.clusters:
+        await cluster.close()
 
 
 def on_event(runtime: Runtime, store: Store, type: str | None, body: kopf.Body) -> None:

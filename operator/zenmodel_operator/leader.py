@@ -26,7 +26,6 @@ import math
 import os
 import socket
 import sys
-import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
@@ -176,25 +175,25 @@ class LeaseApi:
         self.name = name
         self._collection = f"/apis/{LEASE_API_VERSION}/namespaces/{namespace}/leases"
 
-    def get(self) -> dict[str, Any] | None:
+    async def get(self) -> dict[str, Any] | None:
         """The Lease; None if nobody has created it yet."""
         try:
-            return self.cluster.request("GET", f"{self._collection}/{self.name}")
+            return await self.cluster.request("GET", f"{self._collection}/{self.name}")
         except ApiError as error:
             if error.status == 404:
                 return None
             raise
 
-    def create(self, record: LeaseRecord) -> dict[str, Any]:
+    async def create(self, record: LeaseRecord) -> dict[str, Any]:
         body = {
             "apiVersion": LEASE_API_VERSION,
             "kind": "Lease",
             "metadata": {"name": self.name, "namespace": self.namespace},
             "spec": record.spec(),
         }
-        return self.cluster.request("POST", self._collection, body=body)
+        return await self.cluster.request("POST", self._collection, body=body)
 
-    def update(self, record: LeaseRecord, resource_version: str) -> dict[str, Any]:
+    async def update(self, record: LeaseRecord, resource_version: str) -> dict[str, Any]:
         """Optimistic concurrency: the apiserver refuses (409) if anyone wrote since `resource_version`."""
         body = {
             "apiVersion": LEASE_API_VERSION,
@@ -202,7 +201,7 @@ class LeaseApi:
             "metadata": {"name": self.name, "namespace": self.namespace, "resourceVersion": resource_version},
             "spec": record.spec(),
         }
-        return self.cluster.request("PUT", f"{self._collection}/{self.name}", body=body)
+        return await self.cluster.request("PUT", f"{self._collection}/{self.name}", body=body)
 
 
 # ----------------------------------------------------------------------------------------------- elector
@@ -241,7 +240,6 @@ class Elector:
         self._renewed_at: float | None = None
         self._sighting: Sighting | None = None
         self._resource_version: str | None = None
-        self._writes = threading.Lock()
         self._in_flight = 0
         self._task: asyncio.Task[None] | None = None
         metrics.LEADER.set(0)
@@ -264,20 +262,18 @@ class Elector:
 
     @contextmanager
     def writing(self) -> Iterator[None]:
-        """The fence around every write (KubeCluster enters it, from any thread). It refuses unless we lead,
-        and counts the write while it is on its way, so that a clean stop releases the Lease only after it."""
-        with self._writes:
-            self.check()
-            self._in_flight += 1
+        """The fence around every write (KubeCluster enters it around the awaited request). It refuses
+        unless we lead, and counts the write while it is on its way, so that a clean stop releases the
+        Lease only after it."""
+        self.check()
+        self._in_flight += 1
         try:
             yield
         finally:
-            with self._writes:
-                self._in_flight -= 1
+            self._in_flight -= 1
 
     def _close_fence(self) -> None:
-        with self._writes:
-            self._renewed_at = None
+        self._renewed_at = None
         metrics.LEADER.set(0)
 
     def start(self, on_leading: Callable[[], None]) -> None:
@@ -300,7 +296,7 @@ class Elector:
             return
         record = released(self._sighting.record, micro_time(datetime.now(UTC)))
         try:
-            await asyncio.to_thread(self.leases.update, record, self._resource_version)
+            await self.leases.update(record, self._resource_version)
         except Exception:
             log.warning("could not release Lease %s; standbys take over once it expires", self.name)
         else:
@@ -329,7 +325,7 @@ class Elector:
     async def try_acquire_or_renew(self) -> bool:
         """One attempt, as client-go's tryAcquireOrRenew: True if we hold the Lease now."""
         started = self._clock()
-        lease = await asyncio.to_thread(self.leases.get)
+        lease = await self.leases.get()
         if lease is None:
             move = Move.CREATE
         else:
@@ -345,11 +341,11 @@ class Elector:
         record = claim(current, self.identity, self.settings.lease_duration, micro_time(datetime.now(UTC)))
         try:
             if move is Move.CREATE:
-                written = await asyncio.to_thread(self.leases.create, record)
+                written = await self.leases.create(record)
             else:
                 assert lease is not None
                 version = lease["metadata"]["resourceVersion"]
-                written = await asyncio.to_thread(self.leases.update, record, version)
+                written = await self.leases.update(record, version)
         except ApiError as error:
             if error.status == 409:  # someone else wrote first: read again next time
                 return False

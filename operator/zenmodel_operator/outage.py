@@ -1,9 +1,9 @@
 """Quiet under an apiserver outage: the first failure is logged, then one summary line per 30 s with a
 count, and one line when the API answers again (which also retries the reconciles waiting on a backoff).
 
-The lines come from kopf's watch requests ("Request attempt #N failed"), urllib3's own retries in the
-reconcile's client ("Retrying ... after connection broken") and our work queue's failed reconciles. A
-logging filter on the one handler classifies each record; `OutageLog` decides, purely, what is written.
+The lines come from kopf's watch requests ("Request attempt #N failed") and our work queue's failed
+reconciles (whose requests are not retried in place). A logging filter on the one handler classifies
+each record; `OutageLog` decides, purely, what is written.
 """
 
 from __future__ import annotations
@@ -14,10 +14,10 @@ import logging
 import re
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-import urllib3
+import aiohttp
 
 from .kube import ApiError
 
@@ -108,7 +108,10 @@ def classify_exception(error: BaseException | None) -> Failure:
     while error is not None and seen < 10:
         if isinstance(error, ApiError):
             return Failure.API_ERROR if error.status >= 500 or error.status in (403, 429) else Failure.NONE
-        if isinstance(error, urllib3.exceptions.HTTPError | ConnectionError | TimeoutError):
+        # aiohttp's connection errors (refused, reset, disconnected, an answer cut short) and timeouts.
+        if isinstance(
+            error, aiohttp.ClientConnectionError | aiohttp.ClientPayloadError | ConnectionError | TimeoutError
+        ):
             return Failure.UNREACHABLE
         error, seen = error.__cause__ or error.__context__, seen + 1
     return Failure.NONE
@@ -117,8 +120,6 @@ def classify_exception(error: BaseException | None) -> Failure:
 def classify(record: logging.LogRecord) -> Failure:
     if record.name.startswith("kopf."):
         return classify_kopf(record.getMessage())
-    if record.name.startswith("urllib3.") and record.getMessage().startswith("Retrying"):
-        return Failure.UNREACHABLE  # the reconcile's client retrying a connection on its own
     if record.exc_info and record.levelno >= logging.WARNING:
         return classify_exception(record.exc_info[1])
     return Failure.NONE
@@ -131,7 +132,7 @@ class OutageFilter(logging.Filter):
         super().__init__()
         self.state = OutageLog()
         self._clock = clock
-        self._lock = threading.Lock()  # records arrive from kopf's loop and the reconcile threads
+        self._lock = threading.Lock()  # records may come from any thread (kopf's executor runs `login`)
 
     @property
     def in_outage(self) -> bool:
@@ -177,12 +178,12 @@ def _rewrite(record: logging.LogRecord, message: str) -> None:
 
 
 async def announce_recovery(
-    outages: OutageFilter, api_ready: Callable[[], bool], on_recovery: Callable[[], None]
+    outages: OutageFilter, api_ready: Callable[[], Awaitable[bool]], on_recovery: Callable[[], None]
 ) -> None:
     """While an outage is on, probes the API; once it answers, logs one line and calls `on_recovery`."""
     while True:
         await asyncio.sleep(PROBE_INTERVAL_SECONDS)
-        if outages.in_outage and await asyncio.to_thread(api_ready):
+        if outages.in_outage and await api_ready():
             line = outages.recovered()
             if line is not None:
                 log.info(line)

@@ -14,9 +14,8 @@ import asyncio
 import os
 import signal
 import subprocess
-import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
 from functools import partial
@@ -100,6 +99,11 @@ def in_process_elector(
     return elector
 
 
+async def close(*electors: Elector) -> None:
+    for elector in electors:
+        await elector.leases.cluster.close()
+
+
 def lease_spec(cluster: LocalCluster, namespace: str, name: str) -> dict[str, object]:
     return dict(must_get(cluster, "lease", namespace, name)["spec"])
 
@@ -111,6 +115,12 @@ def test_electors_take_renew_and_release_the_lease_as_client_go_does(
     first, second = (in_process_elector(cluster, namespace, "electors", clock, lost) for _ in range(2))
 
     async def scenario() -> None:
+        try:
+            await steps()
+        finally:
+            await close(first, second)
+
+    async def steps() -> None:
         assert await first.try_acquire_or_renew()  # no Lease yet: created
         assert not await second.try_acquire_or_renew()  # held, and alive by second's clock
         assert lease_spec(cluster, namespace, "electors")["holderIdentity"] == first.identity
@@ -140,15 +150,18 @@ def test_of_two_candidates_for_a_free_lease_exactly_one_wins(cluster: LocalClust
     clock, lost = StoppedClock(), list[str]()
     candidates = [in_process_elector(cluster, namespace, "race", clock, lost) for _ in range(3)]
 
-    async def scenario() -> list[bool]:
-        return list(await asyncio.gather(*(c.try_acquire_or_renew() for c in candidates)))
+    async def scenario() -> None:
+        try:
+            for _ in range(5):
+                won = list(await asyncio.gather(*(c.try_acquire_or_renew() for c in candidates)))
+                assert won.count(True) == 1
+                winner = candidates[won.index(True)]
+                assert lease_spec(cluster, namespace, "race")["holderIdentity"] == winner.identity
+                await winner.stop()  # released: the next round races again
+        finally:
+            await close(*candidates)
 
-    for _ in range(5):
-        won = asyncio.run(scenario())
-        assert won.count(True) == 1
-        winner = candidates[won.index(True)]
-        assert lease_spec(cluster, namespace, "race")["holderIdentity"] == winner.identity
-        asyncio.run(winner.stop())  # released: the next round races again
+    asyncio.run(scenario())
 
 
 def test_the_fence_refuses_writes_once_the_renew_deadline_passed(
@@ -162,16 +175,25 @@ def test_the_fence_refuses_writes_once_the_renew_deadline_passed(
     def secret(name: str) -> dict[str, object]:
         return {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name, "namespace": namespace}}
 
-    with pytest.raises(LeaseLost):
-        writer.apply(secret("before-leading"))
-    renewed = clock.now
-    assert asyncio.run(elector.try_acquire_or_renew())
-    clock.now = renewed + RENEW - 0.01
-    writer.apply(secret("while-leading"))
-    clock.now = renewed + RENEW  # frozen up to the deadline, then resumed: the next write must not leave
-    since = audit_now()
-    with pytest.raises(LeaseLost):
-        writer.apply(secret("after-the-deadline"))
+    async def scenario() -> str:
+        try:
+            with pytest.raises(LeaseLost):
+                await writer.apply(secret("before-leading"))
+            renewed = clock.now
+            assert await elector.try_acquire_or_renew()
+            clock.now = renewed + RENEW - 0.01
+            await writer.apply(secret("while-leading"))
+            # Frozen up to the deadline, then resumed: the next write must not leave.
+            clock.now = renewed + RENEW
+            since = audit_now()
+            with pytest.raises(LeaseLost):
+                await writer.apply(secret("after-the-deadline"))
+            return since
+        finally:
+            await writer.close()
+            await close(elector)
+
+    since = asyncio.run(scenario())
     assert exists(cluster, "secret", "while-leading", namespace)
     assert not exists(cluster, "secret", "after-the-deadline", namespace)
     assert not [
@@ -188,18 +210,24 @@ def test_a_clean_stop_releases_the_lease_only_after_the_writes_on_their_way(
 ) -> None:
     clock, lost = StoppedClock(), list[str]()
     elector = in_process_elector(cluster, namespace, "handover", clock, lost)
-    entered, finish = threading.Event(), threading.Event()
-
-    def slow_write() -> None:
-        with elector.writing():
-            entered.set()
-            finish.wait(TIMEOUT)
 
     async def scenario() -> None:
+        try:
+            await steps()
+        finally:
+            await close(elector)
+
+    async def steps() -> None:
+        entered, finish = asyncio.Event(), asyncio.Event()
+
+        async def slow_write() -> None:
+            with elector.writing():
+                entered.set()
+                await finish.wait()
+
         assert await elector.try_acquire_or_renew()
-        writer = threading.Thread(target=slow_write)
-        writer.start()
-        assert entered.wait(TIMEOUT)
+        writer = asyncio.create_task(slow_write())
+        await asyncio.wait_for(entered.wait(), TIMEOUT)
         stopping = asyncio.create_task(elector.stop())
         await asyncio.sleep(RETRY)  # time enough for a stop that did not wait to have released
         with pytest.raises(LeaseLost):
@@ -208,7 +236,7 @@ def test_a_clean_stop_releases_the_lease_only_after_the_writes_on_their_way(
         assert held == elector.identity, "released while a write was on its way"
         finish.set()  # ...and once the last one has landed, the Lease is released
         await asyncio.wait_for(stopping, TIMEOUT)
-        writer.join()
+        await writer
         assert lease_spec(cluster, namespace, "handover")["holderIdentity"] == ""
 
     asyncio.run(scenario())
@@ -221,23 +249,26 @@ def elector_on_real_clock(cluster: LocalCluster, namespace: str, name: str) -> t
     return Elector(leases, SHORT, on_lost=lost.set), lost
 
 
-def run_until_lost(elector: Elector, lost: asyncio.Event, cut_off: Callable[[], None]) -> float:
+def run_until_lost(elector: Elector, lost: asyncio.Event, cut_off: Callable[[], Awaitable[None]]) -> float:
     """Runs the elector until it leads, calls `cut_off`, and returns how long it then took to give up; its
     fence must be shut by then."""
 
     async def scenario() -> float:
-        leads = asyncio.Event()
-        elector.start(on_leading=leads.set)
-        await asyncio.wait_for(leads.wait(), TIMEOUT)
-        elector.check()
-        cut = time.monotonic()
-        cut_off()
-        await asyncio.wait_for(lost.wait(), TIMEOUT)
-        gave_up = time.monotonic() - cut
-        with pytest.raises(LeaseLost):
+        try:
+            leads = asyncio.Event()
+            elector.start(on_leading=leads.set)
+            await asyncio.wait_for(leads.wait(), TIMEOUT)
             elector.check()
-        await elector.stop()
-        return gave_up
+            cut = time.monotonic()
+            await cut_off()
+            await asyncio.wait_for(lost.wait(), TIMEOUT)
+            gave_up = time.monotonic() - cut
+            with pytest.raises(LeaseLost):
+                elector.check()
+            await elector.stop()
+            return gave_up
+        finally:
+            await close(elector)
 
     return asyncio.run(scenario())
 
@@ -248,8 +279,9 @@ def test_a_leader_cut_off_from_the_apiserver_gives_up_within_the_renew_deadline(
     elector, lost = elector_on_real_clock(cluster, namespace, "partition")
     unreachable = client.ApiClient(client.Configuration(host="https://127.0.0.1:9"))
 
-    def partition() -> None:
-        elector.leases.cluster = KubeCluster(unreachable)
+    async def partition() -> None:
+        reachable, elector.leases.cluster = elector.leases.cluster, KubeCluster(unreachable)
+        await reachable.close()
 
     gave_up = run_until_lost(elector, lost, partition)
     assert gave_up <= RENEW + RETRY + API_SLACK
@@ -262,7 +294,7 @@ def test_a_leader_whose_lease_was_taken_gives_up_at_its_next_renewal(
 ) -> None:
     elector, lost = elector_on_real_clock(cluster, namespace, "taken")
 
-    def take() -> None:
+    async def take() -> None:
         patch = '{"spec":{"holderIdentity":"someone-else"}}'
         cluster.kubectl("patch", "lease", "taken", "-n", namespace, "--type=merge", "-p", patch)
 

@@ -1,10 +1,11 @@
-"""Which failed writes are the object's fault (a condition), not the server's (a retry)."""
+"""Which failed writes are the object's fault (a condition), not the server's (a retry); what an error
+may say."""
 
 from __future__ import annotations
 
 import pytest
 
-from zenmodel_operator.kube import TYPED_PATCH_FAILURE, rejects_the_object
+from zenmodel_operator.kube import TYPED_PATCH_FAILURE, error_message, rejects_the_object
 
 # The apiserver's words when Seldon's CRD lacks a field of the applied SeldonDeployment.
 UNKNOWN_FIELD = (
@@ -29,3 +30,25 @@ def test_only_the_objects_own_faults_are_rejections(
     status: int, method: str, message: str, rejected: bool
 ) -> None:
     assert rejects_the_object(status, method, message) is rejected
+
+
+SECRET = "/api/v1/namespaces/models/secrets/s3-creds"
+# An apiserver's Status may quote the object it refused: for a Secret, its values.
+QUOTING = (
+    b'{"kind":"Status","status":"Failure","reason":"Invalid",'
+    b'"message":"Secret \\"s3-creds\\" is invalid: data[AWS_SECRET_ACCESS_KEY]: hunter2"}'
+)
+
+
+def test_a_secrets_error_says_only_its_reason() -> None:
+    assert error_message(422, SECRET, QUOTING) == "Invalid"
+    assert "hunter2" in error_message(422, "/apis/machinelearning.seldon.io/v1/x", QUOTING)
+
+
+def test_an_answer_that_is_no_kubernetes_status_is_named_not_quoted() -> None:
+    page = b"<html>502 Bad Gateway: upstream sent hunter2</html>"
+    assert error_message(502, SECRET, page) == "HTTP 502 without a Kubernetes Status"
+    assert error_message(502, "/api/v1/namespaces/models/events", page) == (
+        "HTTP 502 without a Kubernetes Status"
+    )
+    assert error_message(500, SECRET, b"") == ""

@@ -3,6 +3,7 @@ namespaces, behind the same Secret selector, with each item's apiVersion and kin
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 from typing import Any
 
@@ -21,7 +22,7 @@ class FakeKube(KubeCluster):
         ]
         self.requests: list[tuple[str, dict[str, str]]] = []
 
-    def request(
+    async def request(
         self,
         method: str,
         path: str,
@@ -46,7 +47,10 @@ class FakeKube(KubeCluster):
 
 
 def listed(kube: FakeKube, settings: OperatorSettings) -> list[dict[str, Any]]:
-    return [item for page in list_watched(kube, "secrets", settings) for item in page]
+    async def every_page() -> list[dict[str, Any]]:
+        return [item async for page in list_watched(kube, "secrets", settings) for item in page]
+
+    return asyncio.run(every_page())
 
 
 def test_every_page_is_listed_with_the_secret_selector_and_kinds_filled_in() -> None:

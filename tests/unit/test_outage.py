@@ -6,11 +6,13 @@ import asyncio
 import itertools
 import logging
 
-import urllib3
+import aiohttp
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from kubernetes import client
 
-from zenmodel_operator.kube import ApiError
+from zenmodel_operator.kube import ApiError, KubeCluster
 from zenmodel_operator.logs import configure_logging
 from zenmodel_operator.outage import (
     Decision,
@@ -51,8 +53,9 @@ def test_kopf_request_failures() -> None:
 
 
 def test_reconcile_failures_follow_their_causes() -> None:
-    refused = urllib3.exceptions.MaxRetryError(None, "/api", reason=ConnectionRefusedError())  # type: ignore[arg-type]
-    assert classify_exception(refused) is Failure.UNREACHABLE
+    assert classify_exception(aiohttp.ServerDisconnectedError()) is Failure.UNREACHABLE
+    assert classify_exception(aiohttp.ConnectionTimeoutError("connect timed out")) is Failure.UNREACHABLE
+    assert classify_exception(aiohttp.ClientPayloadError("answer cut short")) is Failure.UNREACHABLE
     wrapped = RuntimeError("reconcile failed")
     wrapped.__cause__ = TimeoutError("read timed out")
     assert classify_exception(wrapped) is Failure.UNREACHABLE
@@ -61,6 +64,24 @@ def test_reconcile_failures_follow_their_causes() -> None:
     assert classify_exception(ApiError(404, "GET", "/x", "gone")) is Failure.NONE
     assert classify_exception(ValueError("a bug")) is Failure.NONE
     assert classify_exception(None) is Failure.NONE
+
+
+def test_the_carriers_own_failures_on_a_closed_port_are_unreachable() -> None:
+    """No apiserver at all: the reconcile's write fails as an outage's, and the probe says not ready."""
+    kube = KubeCluster(client.ApiClient(client.Configuration(host="https://127.0.0.1:9")))
+    secret = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s", "namespace": "ns"}}
+
+    async def scenario() -> tuple[BaseException, bool]:
+        try:
+            with pytest.raises(aiohttp.ClientConnectionError) as refused:
+                await kube.apply(secret)
+            return refused.value, await kube.ready()
+        finally:
+            await kube.close()
+
+    error, ready = asyncio.run(scenario())
+    assert classify_exception(error) is Failure.UNREACHABLE
+    assert not ready
 
 
 def record(
@@ -72,8 +93,6 @@ def record(
 
 def test_records_are_classified_by_source() -> None:
     assert classify(record("kopf._cogs.clients.watching", REFUSED)) is Failure.UNREACHABLE
-    retrying = "Retrying (Retry(total=2)) after connection broken by 'NewConnectionError'"
-    assert classify(record("urllib3.connectionpool", retrying, logging.WARNING)) is Failure.UNREACHABLE
     failed = record("zenmodel_operator.workqueue", "reconcile of x failed", error=ConnectionRefusedError())
     assert classify(failed) is Failure.UNREACHABLE
     assert (
@@ -158,7 +177,10 @@ def test_recovery_is_announced_once_and_wakes_the_backed_off_keys() -> None:
             recoveries.append(None)
             queue.retry_now()
 
-        probe = asyncio.create_task(announce_recovery(outages, lambda: api_up, on_recovery))
+        async def api_ready() -> bool:
+            return api_up
+
+        probe = asyncio.create_task(announce_recovery(outages, api_ready, on_recovery))
         queue.start()
         queue.add("iris")
         async with asyncio.timeout(5):
