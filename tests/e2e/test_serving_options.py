@@ -401,18 +401,31 @@ GPU_SCHEDULING: dict[str, Any] = {
 }
 
 
+def pods_on(cluster: LocalCluster, node: str) -> list[str]:
+    listed = cluster.kubectl("get", "pods", "-A", "--field-selector", f"spec.nodeName={node}", "-o", "name")
+    return listed.stdout.split()
+
+
 @pytest.fixture
-def gpu_nodes(cluster: LocalCluster) -> Iterator[None]:
+def gpu_nodes(cluster: LocalCluster, namespace: str) -> Iterator[None]:
     """Two more kwok Nodes with four GPUs each, tainted as GPU nodes are: GPU_NODE carries the label the
     spec's nodeSelector names, the decoy does not. Other tests' pods cannot land there: they do not
     tolerate the taint, and EVERY_OPTION's (which do) need a gpu-type label neither node has."""
     gpus = {"nvidia.com/gpu": "4"}
+    nodes = (GPU_NODE, DECOY_NODE)
     try:
         cluster.add_fake_node(GPU_NODE, {**GPU_PRESENT, **GPU_PRODUCT}, [GPU_TAINT], gpus)
         cluster.add_fake_node(DECOY_NODE, GPU_PRODUCT, [GPU_TAINT], gpus)
         yield
     finally:
-        for node in (GPU_NODE, DECOY_NODE):
+        # The models go before their nodes: a pod left on a deleted Node waits out the pod garbage
+        # collector's 40 s quarantine, and held its namespace's deletion (and the write budget test, which
+        # waits for a quiet machine) that long.
+        cluster.kubectl("delete", "zenmodeldeployments", "--all", "-n", namespace, "--wait=true", check=False)
+        wait_for(
+            lambda: not any(pods_on(cluster, node) for node in nodes), GC_TIMEOUT, "pods left on GPU nodes"
+        )
+        for node in nodes:
             cluster.delete_node(node)
 
 
