@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections import Counter, defaultdict
+from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -72,7 +72,7 @@ class Runtime:
             self.queue.add(key)
 
     def forget_parent(self, key: Key) -> None:
-        self.states.pop(key, None)
+        metrics.count_state(self.states.pop(key, None), None)
         self.seldon_changed_at.pop(key, None)
         self.arrived_during.pop(key, None)
         if self.queue is not None:
@@ -87,8 +87,8 @@ class Runtime:
         if changed_at is not None and outcome.wrote(WriteKind.STATUS):
             metrics.MIRROR_SECONDS.observe(time.monotonic() - changed_at)
         if outcome.state:
+            metrics.count_state(self.states.get(key), outcome.state)
             self.states[key] = outcome.state
-        metrics.publish_states(Counter(self.states.values()))
 
 
 class NoDiffBase(kopf.DiffBaseStorage):
