@@ -21,10 +21,9 @@ from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
 
-from prometheus_client.parser import text_string_to_metric_families
-
 from support.election import audit_now, identity_of, leading, lease_history, metric, seconds_between
 from support.localcluster import LocalCluster
+from support.measures import sample_sum
 from support.objects import apply, patch_seldon_status, s3_secret, wait_state, zmd
 from support.operator_process import OperatorProcess
 from support.waiting import wait_for
@@ -34,28 +33,11 @@ LEASE_NAMESPACE = "bench-system"
 LEASE_NAME = "zenmodel-operator"
 
 
-def rss_mib(process: OperatorProcess) -> float:
-    assert process.proc is not None
-    for line in Path(f"/proc/{process.proc.pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    raise AssertionError("no VmRSS")
-
-
-def apiserver_requests(cluster: LocalCluster) -> float:
-    return sum(
-        sample.value
-        for family in text_string_to_metric_families(cluster.metrics())
-        for sample in family.samples
-        if sample.name == "apiserver_request_total"
-    )
-
-
 def requests_per_second(cluster: LocalCluster, window: float) -> float:
-    before = apiserver_requests(cluster)
+    before = sample_sum(cluster.metrics(), "apiserver_request_total")
     started = time.monotonic()
     time.sleep(window)  # a measuring window, not a wait for a condition
-    after = apiserver_requests(cluster)
+    after = sample_sum(cluster.metrics(), "apiserver_request_total")
     # Reading /metrics is itself one request.
     return (after - before - 1) / (time.monotonic() - started)
 
@@ -107,15 +89,6 @@ def logged(process: OperatorProcess, text: str) -> bool:
     return text in process.log()
 
 
-def operator_writes(process: OperatorProcess) -> float:
-    return sum(
-        sample.value
-        for family in text_string_to_metric_families(process.metrics())
-        for sample in family.samples
-        if sample.name == "zenmodel_api_writes_total"
-    )
-
-
 def settled(process: OperatorProcess, parents: int) -> bool:
     done = metric(process, 'zenmodel_reconcile_total{result="success"}') or 0
     return done >= parents and metric(process, "zenmodel_workqueue_depth") == 0
@@ -144,7 +117,7 @@ def failovers(
             takeover = next(w.at for w in history if w.holder == successor)
             seconds.append(seconds_between(killed_at, takeover))
             wait_for(partial(settled, standby, parents), 60, "the new leader never settled")
-            writes.append(operator_writes(standby))
+            writes.append(standby.metric_sum("zenmodel_api_writes_total"))
             leader = standby
     return seconds, writes
 
@@ -198,7 +171,7 @@ def main() -> int:
             wait_for(lambda: (metric(standby, "zenmodel_workqueue_depth") or 0) >= args.parents, 60, "cold")
             with_standby = requests_per_second(cluster, args.load_window)
             print(f"idle, default durations, {args.parents} objects:")
-            print(f"  RSS: leader {rss_mib(leader):.1f} MiB, standby {rss_mib(standby):.1f} MiB")
+            print(f"  RSS: leader {leader.rss_mib():.1f} MiB, standby {standby.rss_mib():.1f} MiB")
             print(
                 f"  apiserver requests/s: control plane alone {baseline:.2f}, + leader {with_leader:.2f}, "
                 f"+ standby {with_standby:.2f} (the standby's share: {with_standby - with_leader:.2f}/s)"

@@ -21,7 +21,6 @@ import argparse
 import asyncio
 import base64
 import json
-import os
 import random
 import ssl
 import statistics
@@ -40,6 +39,7 @@ from kubernetes import client, config
 from prometheus_client.parser import text_string_to_metric_families
 
 from support.localcluster import LocalCluster
+from support.measures import cpu_seconds
 from support.objects import s3_secret, zmd
 from support.operator_process import OperatorProcess
 from zenmodel_operator import seldon
@@ -323,15 +323,6 @@ class BareClient:
         self.cpu_seconds = float(self.proc.stdout.read().split()[-1])
 
 
-def operator_metric(process: OperatorProcess, name: str) -> float:
-    return sum(
-        sample.value
-        for family in text_string_to_metric_families(process.metrics())
-        for sample in family.samples
-        if sample.name == name
-    )
-
-
 def mirrored_within(process: OperatorProcess, seconds: float) -> tuple[float, float]:
     """The operator's own view (`zenmodel_status_mirror_latency_seconds`: from a SeldonDeployment event
     reaching it to the status written): how many mirrors so far, and how many took at most `seconds`."""
@@ -348,32 +339,8 @@ def mirrored_within(process: OperatorProcess, seconds: float) -> tuple[float, fl
     return total, within
 
 
-def drained(process: OperatorProcess, reconciles: float) -> bool:
-    try:
-        return (
-            operator_metric(process, "zenmodel_reconcile_total") >= reconciles
-            and operator_metric(process, "zenmodel_workqueue_depth") == 0
-        )
-    except OSError:
-        return False  # the metrics endpoint is not up yet
-
-
-def cpu_seconds(pid: int) -> float:
-    """User and system CPU a running process has used (/proc/PID/stat)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def control_plane_cpu(cluster: LocalCluster) -> float:
     return sum(cpu_seconds(cluster.pid(name)) for name in ("kube-apiserver", "etcd"))
-
-
-def rss_mib(process: OperatorProcess) -> float:
-    assert process.proc is not None
-    for line in Path(f"/proc/{process.proc.pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    raise RuntimeError("no VmRSS")
 
 
 async def propagation(api: Api, namespace: str, parent_names: list[str]) -> tuple[list[float], list[float]]:
@@ -523,10 +490,6 @@ async def operator_round(
     )
 
 
-def reconciles_so_far(process: OperatorProcess) -> float:
-    return operator_metric(process, "zenmodel_reconcile_total")
-
-
 async def run(
     cluster: LocalCluster, workdir: Path, objects: int, rounds: int, scale_objects: int, scale_timeout: float
 ) -> None:
@@ -565,14 +528,17 @@ async def run(
                     if side == "bare":
                         measured[side] = await bare_round(api, cluster, namespace, objects)
                         continue
-                    gets_before, reconciles_before = await api.gets(), reconciles_so_far(operator)
+                    gets_before, reconciles_before = (
+                        await api.gets(),
+                        operator.metric_sum("zenmodel_reconcile_total"),
+                    )
                     measured[side] = await operator_round(api, cluster, operator, namespace, objects)
-                    wanted = partial(drained, operator, reconciles_before + objects)
+                    wanted = partial(operator.drained, reconciles_before + objects)
                     await wait_until(wanted, 120, "the operator never drained")
                     gets = await api.gets() - gets_before
-                    reconciles = reconciles_so_far(operator) - reconciles_before
+                    reconciles = operator.metric_sum("zenmodel_reconcile_total") - reconciles_before
                     if r == 0:
-                        rss_grown = rss_mib(operator)
+                        rss_grown = operator.rss_mib()
                 bare, op = measured["bare"], measured["op"]
                 ratios.append(op.seconds / bare.seconds)
                 print(
@@ -599,10 +565,10 @@ async def run(
         started = time.monotonic()
         operator = start_operator("op-0")
         try:
-            await wait_until(lambda: drained(operator, objects), 120, "the restart never drained")
+            await wait_until(lambda: operator.drained(objects), 120, "the restart never drained")
             restart_s = time.monotonic() - started
             writes, gets = await api.writes() - writes_before, await api.gets() - gets_before
-            rss_restarted = rss_mib(operator)
+            rss_restarted = operator.rss_mib()
             print(
                 f"restart over {objects} converged objects: drained in {restart_s:.1f} s from process start, "
                 f"{writes} writes, {gets} GETs (goal <= 5 s, 0, 0: "
@@ -624,7 +590,7 @@ async def run(
                 "within 100 ms",
                 flush=True,
             )
-            rss_settled = rss_mib(operator)
+            rss_settled = operator.rss_mib()
             print(
                 f"RSS at {objects} objects: {rss_grown:.0f} MiB grown; after a restart {rss_restarted:.0f} MiB "
                 f"when drained, {rss_settled:.0f} MiB once settled (after the propagation run) "
@@ -635,11 +601,11 @@ async def run(
                 more = names("op", objects, scale_objects)
                 try:
                     scale_s = await converge(api, "op-0", more, timeout=scale_timeout)
-                    await wait_until(lambda: drained(operator, len(more)), 120, "never drained")
+                    await wait_until(lambda: operator.drained(len(more)), 120, "never drained")
                 except TimeoutError:
                     print(f"RSS at {scale_objects}: not reached within {scale_timeout:.0f} s", flush=True)
                     return
-                rss_scaled = rss_mib(operator)
+                rss_scaled = operator.rss_mib()
                 slope_kib = 1024 * (rss_scaled - rss_settled) / (scale_objects - objects)
                 print(
                     f"RSS at {scale_objects} objects: {rss_scaled:.0f} MiB (goal <= 250 MiB: "

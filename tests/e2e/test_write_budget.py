@@ -12,7 +12,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 from support.localcluster import LocalCluster
 from support.objects import SELDON_SKIPS, apply, condition, fresh_namespace, get, s3_secret, zmd
@@ -64,22 +63,10 @@ def operator_gets(cluster: LocalCluster, namespace: str) -> int:
     return operator_requests(cluster, namespace, {"get"}, OPERATOR_READS)
 
 
-def metric(process: OperatorProcess, name: str) -> float:
-    return sum(
-        sample.value
-        for family in text_string_to_metric_families(process.metrics())
-        for sample in family.samples
-        if sample.name == name
-    )
-
-
 def wait_converged(process: OperatorProcess, reconciles: int) -> None:
     """The operator has reconciled at least `reconciles` times and has nothing left to do."""
     wait_for(
-        lambda: (
-            metric(process, "zenmodel_reconcile_total") >= reconciles
-            and metric(process, "zenmodel_workqueue_depth") == 0
-        ),
+        lambda: process.drained(reconciles),
         TIMEOUT,
         f"the operator did not settle after {reconciles} reconciles",
     )
@@ -163,7 +150,7 @@ def test_restart_over_converged_objects_costs_nothing(
         )
         wait_converged(first, reconciles=count)
         first_gets = operator_gets(cluster, ns)
-        first_reconciles = int(metric(first, "zenmodel_reconcile_total"))
+        first_reconciles = int(first.metric_sum("zenmodel_reconcile_total"))
     finally:
         first.stop()
     print(
@@ -181,7 +168,7 @@ def test_restart_over_converged_objects_costs_nothing(
         wait_converged(second, reconciles=count)
         writes = operator_writes(cluster, ns) - before
         gets = operator_gets(cluster, ns) - gets_before
-        reconciles = int(metric(second, "zenmodel_reconcile_total"))
+        reconciles = int(second.metric_sum("zenmodel_reconcile_total"))
     finally:
         second.stop()
     print(

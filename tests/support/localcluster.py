@@ -46,6 +46,8 @@ from typing import IO, Any
 
 import yaml
 
+from support.measures import rss_kib
+
 REPO = Path(__file__).resolve().parents[2]
 TOOLS_SCRIPT = REPO / "hack" / "tools.sh"
 BINARIES = ("etcd", "kube-apiserver", "kube-controller-manager", "kubectl")
@@ -802,11 +804,8 @@ class LocalCluster:
         raise ClusterError(f"{name} is not running")
 
     def rss_kib(self, name: str) -> int:
-        """Resident memory of the running part ``name``, in KiB (VmRSS from /proc)."""
-        for line in Path(f"/proc/{self.pid(name)}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-        raise ClusterError(f"/proc/{self.pid(name)}/status has no VmRSS")
+        """Resident memory of the running part ``name``, in KiB."""
+        return rss_kib(self.pid(name))
 
     # ----------------------------------------------------------------- certificates and kubeconfigs
 

@@ -10,6 +10,7 @@ import sys
 import urllib.request
 from pathlib import Path
 
+from support.measures import rss_kib, sample_sum
 from support.waiting import wait_for
 
 
@@ -62,6 +63,24 @@ class OperatorProcess:
     def metrics(self) -> str:
         with urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=5) as response:
             return str(response.read().decode())
+
+    def metric_sum(self, name: str) -> float:
+        """The sum of the operator's samples called `name`, whatever their labels."""
+        return sample_sum(self.metrics(), name)
+
+    def drained(self, reconciles: float) -> bool:
+        """At least `reconciles` reconciles done and none waiting; False until /metrics answers."""
+        try:
+            return (
+                self.metric_sum("zenmodel_reconcile_total") >= reconciles
+                and self.metric_sum("zenmodel_workqueue_depth") == 0
+            )
+        except OSError:
+            return False
+
+    def rss_mib(self) -> float:
+        assert self.proc is not None
+        return rss_kib(self.proc.pid) / 1024
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
