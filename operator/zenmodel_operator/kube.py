@@ -18,6 +18,7 @@ import ssl
 import uuid
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import AbstractContextManager
+from functools import cached_property
 from typing import Any
 
 import aiohttp
@@ -161,7 +162,9 @@ class KubeCluster:
         )
         return URL(url, encoded=True), prepared
 
+    @cached_property
     def _options(self) -> dict[str, Any]:
+        """Per-request aiohttp options from the configuration, which never changes: worked out once."""
         configuration = self.api.configuration
         options: dict[str, Any] = {}
         if configuration.tls_server_name:
@@ -199,7 +202,7 @@ class KubeCluster:
         )
         data = json.dumps(body, separators=(",", ":")).encode() if body is not None else None
         async with self._connections().request(
-            method, url, headers=headers, data=data, **self._options()
+            method, url, headers=headers, data=data, **self._options
         ) as response:
             status = response.status
             raw = await response.read()
@@ -220,7 +223,7 @@ class KubeCluster:
                 url,
                 headers=headers,
                 timeout=aiohttp.ClientTimeout(total=PROBE_TIMEOUT_SECONDS),
-                **self._options(),
+                **self._options,
             ) as response:
                 return response.status == 200
         except (aiohttp.ClientError, TimeoutError, OSError):
