@@ -19,7 +19,6 @@ from typing import Any, Protocol
 from pydantic import ValidationError
 
 from . import credentials as creds
-from . import labels
 from .conditions import CREDENTIALS_READY, READY, SELDON_READY, Reason, find
 from .drift import removal_patch
 from .informer import source_secret_name
@@ -123,17 +122,6 @@ def _credentials(
     if existing is not None and not is_controlled_by(existing, ref):
         return CredentialsOutcome(
             False, Reason.SECRET_CONFLICT, not_owned_message("Secret", secret_name)
-        ), None
-    ref_name = spec.credentials.secretRef.name if spec.credentials and spec.credentials.secretRef else None
-    if ref_name and snapshot.source_secret is None and settings.require_credentials_label:
-        # Only labelled Secrets are watched, so a missing one may exist unlabelled: the operator cannot
-        # tell (it never reads an unlabelled Secret), and a message naming both stays true either way.
-        return CredentialsOutcome(
-            False,
-            Reason.SECRET_NOT_FOUND,
-            f"Secret {ref_name!r} (credentials.secretRef) does not exist in the namespace or lacks the "
-            f"label {labels.CREDENTIALS_KEY}={labels.CREDENTIALS_OPTED_IN} that lets the operator read it",
-            secret_name if existing is not None else None,
         ), None
     try:
         config = creds.rclone_config(

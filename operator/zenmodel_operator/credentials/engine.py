@@ -212,12 +212,16 @@ def rclone_config(
     if location.remote is None:
         return {}
     rules = RULES[location.store]
-    if secret is None and credentials is not None and credentials.secretRef is not None:
-        raise CredentialsError(
-            Reason.SECRET_NOT_FOUND,
-            f"Secret {credentials.secretRef.name!r} (credentials.secretRef) does not exist in the namespace",
-        )
     opt_in = f"{labels.CREDENTIALS_KEY}={labels.CREDENTIALS_OPTED_IN}"
+    if secret is None and credentials is not None and credentials.secretRef is not None:
+        absent = "does not exist in the namespace"
+        if require_opt_in:
+            # Only labelled Secrets are watched, so a missing one may exist unlabelled: the operator cannot
+            # tell (it never reads an unlabelled Secret), and a message naming both stays true either way.
+            absent += f" or lacks the label {opt_in} that lets the operator read it"
+        raise CredentialsError(
+            Reason.SECRET_NOT_FOUND, f"Secret {credentials.secretRef.name!r} (credentials.secretRef) {absent}"
+        )
     if (
         secret is not None
         and require_opt_in
