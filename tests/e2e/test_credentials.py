@@ -650,7 +650,8 @@ def test_broken_credentials_leave_the_last_good_configuration_serving(
     # The fix also rotates the key, so converging again is visible on both children.
     apply(cluster, s3_secret(namespace, secret_key="rotated-secret-key"))
     wait_credentials(cluster, namespace, "iris", "True", "CredentialsRendered", RECOVERY_TIMEOUT)
-    # The rotated key rolls the pods, so Seldon reports Creating until the new ones are available.
+    # The rotated key rolls the pods (Seldon reports Creating meanwhile); whenever the parent reads
+    # Available, before the roll or after it, it is Ready: the credentials stay rendered.
     fixed = wait_state(cluster, namespace, "iris", "Available", timeout=AVAILABLE_TIMEOUT)
     assert condition(fixed, "Ready")["status"] == "True"
     assert (

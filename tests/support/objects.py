@@ -149,13 +149,16 @@ def wait_state(
     generation: int = 1,
     timeout: float = TIMEOUT,
 ) -> dict[str, Any]:
-    """Waits until the ZenModelDeployment reports `state` for `generation`; returns it."""
+    """Waits until the ZenModelDeployment reports `state` for `generation`; returns it as read then (a
+    second read could already show the next state, e.g. Seldon's rollout that a rotation starts)."""
 
-    last: dict[str, Any] = {}
+    seen: dict[str, Any] = {}
 
     def reached() -> bool:
-        last.update(status_of(cluster, namespace, name))
-        return last.get("state") == state and last.get("observedGeneration") == generation
+        seen.clear()
+        seen.update(get(cluster, "zmd", namespace, name) or {})
+        status = seen.get("status") or {}
+        return status.get("state") == state and status.get("observedGeneration") == generation
 
     try:
         wait_for(
@@ -167,9 +170,9 @@ def wait_state(
             "get", "deployments,replicasets,pods", "-n", namespace, "-o", "wide", check=False
         ).stdout
         raise AssertionError(
-            f"{exc}\nlast status: {json.dumps(last)}\nSeldon's status: {json.dumps(seldon)}\n{workloads}"
+            f"{exc}\nlast status: {json.dumps(seen.get('status'))}\nSeldon's status: {json.dumps(seldon)}\n{workloads}"
         ) from None
-    return must_get(cluster, "zmd", namespace, name)
+    return seen
 
 
 # Seldon Core's cluster-wide controller skips every SeldonDeployment in a namespace that carries this
