@@ -1,4 +1,4 @@
-"""The aiohttp carrier takes its TLS and proxy from the official client's configuration."""
+"""The aiohttp carrier takes its TLS, proxy and authentication from the official client's configuration."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import certifi
 import pytest
 from kubernetes import client
 
-from zenmodel_operator.kube import proxy_of, ssl_context
+from zenmodel_operator.kube import authenticated, proxy_of, ssl_context
 
 
 def configuration(**options: object) -> client.Configuration:
@@ -37,3 +37,37 @@ def test_the_proxy_is_used_unless_the_host_bypasses_it() -> None:
 def test_a_socks_proxy_is_refused_by_name() -> None:
     with pytest.raises(ValueError, match="SOCKS"):
         proxy_of(configuration(proxy="socks5://proxy:1080", no_proxy=""))
+
+
+def test_each_request_carries_a_freshly_refreshed_token_and_the_user_agent() -> None:
+    # As in-cluster: the refresh hook re-reads the ServiceAccount token before each request.
+    tokens = iter(["first", "rotated"])
+    config = configuration(api_key_prefix={"authorization": "Bearer"})
+
+    def refresh(config: client.Configuration) -> None:
+        config.api_key["authorization"] = next(tokens)
+
+    config.refresh_api_key_hook = refresh  # type: ignore[assignment]
+    api = client.ApiClient(config)
+    api.user_agent = "zenmodel-operator/test"
+    query = [("labelSelector", "zenml.io/credentials in (a,b)"), ("limit", "250")]
+
+    url, headers = authenticated(api, "/api/v1/namespaces/ns/secrets", query, {"Accept": "application/json"})
+
+    assert str(url) == (
+        "https://10.0.0.1:6443/api/v1/namespaces/ns/secrets"
+        "?labelSelector=zenml.io%2Fcredentials+in+%28a%2Cb%29&limit=250"
+    )
+    assert url.query["labelSelector"] == "zenml.io/credentials in (a,b)"
+    assert headers == {
+        "Accept": "application/json",
+        "User-Agent": "zenmodel-operator/test",
+        "authorization": "Bearer first",
+    }
+    assert authenticated(api, "/readyz", None, {})[1]["authorization"] == "Bearer rotated"
+
+
+def test_a_client_certificate_alone_sends_no_authorization_header() -> None:
+    url, headers = authenticated(client.ApiClient(configuration(cert_file="c.crt")), "/readyz", None, {})
+    assert str(url) == "https://10.0.0.1:6443/readyz"
+    assert "authorization" not in headers
