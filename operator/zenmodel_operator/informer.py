@@ -14,10 +14,11 @@ Everything here runs on the event loop (kopf's handlers and the async reconcile)
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from collections.abc import Iterator, Mapping
 from typing import Any
+
+import orjson
 
 from . import labels, seldon
 from .render import rclone_secret_name
@@ -72,7 +73,8 @@ class Store:
 
     Each is kept as compact JSON and parsed when read: a reconcile reads four small objects, while a
     parsed object costs about seven times its JSON in memory (5.7 KB against 0.8 KB for our
-    SeldonDeployment) and gives the garbage collector more to walk.
+    SeldonDeployment) and gives the garbage collector more to walk. orjson writes it in a sixth of
+    the standard library's CPU, and reads it in under half.
     """
 
     def __init__(self, name: str) -> None:
@@ -83,7 +85,7 @@ class Store:
         held = self._objects.get((namespace, name))
         if held is None:
             return None
-        obj: dict[str, Any] = json.loads(held[1])
+        obj: dict[str, Any] = orjson.loads(held[1])
         return obj
 
     def put(self, obj: Mapping[str, Any]) -> bool:
@@ -96,7 +98,7 @@ class Store:
                 return False
             if held[0].isdigit() and offered.isdigit() and int(offered) < int(held[0]):
                 return False
-        self._objects[key] = (offered, json.dumps(slim(obj), separators=(",", ":")).encode())
+        self._objects[key] = (offered, orjson.dumps(slim(obj)))
         return True
 
     def remove(self, namespace: str, name: str) -> None:

@@ -13,7 +13,6 @@ whose text never carries a Secret's body.
 
 from __future__ import annotations
 
-import json
 import ssl
 import uuid
 from collections.abc import AsyncIterator, Callable, Mapping
@@ -23,6 +22,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 import aiohttp
+import orjson
 from kopf._cogs.structs.references import NamespaceName, match_namespace, select_specific_namespaces
 from kubernetes import client, config
 from kubernetes.client.rest import should_bypass_proxies
@@ -64,8 +64,8 @@ def error_message(status: int, path: str, raw: bytes) -> str:
     """What an error answer may say in our logs: a Secret's only by its reason, as its message may quote
     the body we sent."""
     try:
-        payload = json.loads(raw or b"{}")
-    except ValueError:
+        payload = orjson.loads(raw or b"{}")
+    except orjson.JSONDecodeError:
         return f"HTTP {status} without a Kubernetes Status"  # a proxy's page, say
     if not isinstance(payload, dict):
         return ""
@@ -207,7 +207,7 @@ class KubeCluster:
         url, headers = authenticated(
             self.api, path, query, {"Accept": "application/json", "Content-Type": content_type}
         )
-        data = json.dumps(body, separators=(",", ":")).encode() if body is not None else None
+        data = orjson.dumps(body) if body is not None else None
         async with self._connections().request(
             method, url, headers=headers, data=data, **self._options
         ) as response:
@@ -219,7 +219,7 @@ class KubeCluster:
             if rejects_the_object(status, method, message):
                 raise ApplyRejected(str(error)) from error
             raise error
-        payload: dict[str, Any] = json.loads(raw or b"{}")
+        payload: dict[str, Any] = orjson.loads(raw or b"{}")
         return payload
 
     async def ready(self) -> bool:
