@@ -18,7 +18,7 @@ import gc
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -231,32 +231,34 @@ async def cleanup(memo: kopf.Memo, **_: Any) -> None:
         await cluster.close()
 
 
-def on_event(runtime: Runtime, store: Store, type: str | None, body: kopf.Body) -> None:
-    if type == "DELETED":
+def on_event(runtime: Runtime, store: Store, event: kopf.RawEvent) -> None:
+    # The watch's own dict, not kopf's `body` view, whose every key lookup resolves a field path.
+    obj: Mapping[str, Any] = event["object"]
+    if event["type"] == "DELETED":
         if store is runtime.informer.parents:
-            runtime.forget_parent((body["metadata"]["namespace"], body["metadata"]["name"]))
-        for key in runtime.informer.deleted(store, body):
+            runtime.forget_parent((obj["metadata"]["namespace"], obj["metadata"]["name"]))
+        for key in runtime.informer.deleted(store, obj):
             runtime.wake(key)
         return
-    for key, source, version in runtime.informer.changed(store, body):
+    for key, source, version in runtime.informer.changed(store, obj):
         if store is runtime.informer.seldon_deployments:
             runtime.seldon_changed_at.setdefault(key, time.monotonic())
         runtime.wake(key, source, version)
 
 
 @kopf.on.event(GROUP, VERSION, PLURAL, registry=registry)
-async def parent_event(type: str | None, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+async def parent_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
     runtime: Runtime = memo["runtime"]
-    on_event(runtime, runtime.informer.parents, type, body)
+    on_event(runtime, runtime.informer.parents, event)
 
 
 @kopf.on.event(seldon.GROUP, seldon.VERSION, seldon.PLURAL, registry=registry)
-async def seldon_event(type: str | None, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+async def seldon_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
     runtime: Runtime = memo["runtime"]
-    on_event(runtime, runtime.informer.seldon_deployments, type, body)
+    on_event(runtime, runtime.informer.seldon_deployments, event)
 
 
 @kopf.on.event("v1", "secrets", registry=registry)
-async def secret_event(type: str | None, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+async def secret_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
     runtime: Runtime = memo["runtime"]
-    on_event(runtime, runtime.informer.secrets, type, body)
+    on_event(runtime, runtime.informer.secrets, event)
