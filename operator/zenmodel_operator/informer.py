@@ -98,7 +98,8 @@ class Store:
                 return False
             if held[0].isdigit() and offered.isdigit() and int(offered) < int(held[0]):
                 return False
-        self._objects[key] = (offered, orjson.dumps(slim(obj)))
+        # A copy: orjson's own result keeps its whole write buffer (8 KiB, however short the JSON).
+        self._objects[key] = (offered, bytes(memoryview(orjson.dumps(slim(obj)))))
         return True
 
     def remove(self, namespace: str, name: str) -> None:
