@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import tracemalloc
 from typing import Any
 
 from zenmodel_operator.handlers import Runtime
-from zenmodel_operator.informer import Informer, slim
+from zenmodel_operator.informer import Informer, Store, slim
 from zenmodel_operator.settings import OperatorSettings
 from zenmodel_operator.workqueue import WorkQueue
 
@@ -164,3 +166,20 @@ def test_an_echo_arriving_during_the_reconcile_does_not_run_it_again() -> None:
 
 def test_a_real_change_arriving_during_the_reconcile_runs_it_again() -> None:
     assert run_one_reconcile(arriving_version=6) == 2
+
+
+def test_a_stored_object_costs_about_its_json_in_memory() -> None:
+    # The store's point is compactness: what it keeps is the JSON, not a bigger buffer it came in.
+    objects = [parent(f"model-{i:04d}", i) for i in range(500)]
+    json_bytes = sum(len(json.dumps(slim(obj), separators=(",", ":"))) for obj in objects)
+    store = Store("parents")
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for obj in objects:
+            store.put(obj)
+        held = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    per_entry = 200  # the key tuple, the version string, the dict slot
+    assert held < json_bytes + per_entry * len(objects), (held, json_bytes)
