@@ -635,7 +635,7 @@ def main() -> int:
         return 0
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--objects", type=int, default=1000)
-    parser.add_argument("--rounds", type=int, default=3, help="convergence rounds, sides alternating")
+    parser.add_argument("--rounds", type=int, default=5, help="convergence rounds, sides alternating")
     parser.add_argument("--scale-objects", type=int, default=10000, help="0 skips the RSS scale step")
     parser.add_argument("--scale-timeout", type=float, default=900, help="seconds allowed for the scale step")
     args = parser.parse_args()
