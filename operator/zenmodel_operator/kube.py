@@ -3,8 +3,8 @@ Reads come from the informer's stores (`InformedCluster`), never from a GET.
 
 The official client loads the configuration (in-cluster or kubeconfig) and authenticates each request
 (its default headers, and a bearer token its refresh hook keeps fresh); aiohttp carries the requests, on
-the event loop. The official client's own carrier, blocking urllib3 calls run
-in threads, cost 0.60-0.84 ms of client CPU per server-side apply against 0.34-0.45 ms for this one
+the event loop, with bodies encoded by orjson. The official client's own carrier, blocking urllib3 calls
+run in threads, cost 0.60-0.84 ms of client CPU per server-side apply against 0.34-0.45 ms for this one
 (`benchmarks/scale.py`'s carrier step, 5 runs on 2 shared cores); converging 1,000 new objects, the
 operator used 5.1 s of CPU instead of 7.1 (means of 3 runs): CPU the apiserver beside it lacked.
 Bodies stay plain dicts: the operator writes exactly the JSON it rendered. Errors become `ApiError`,
