@@ -14,6 +14,7 @@ Everything here runs on the event loop (kopf's handlers and the async reconcile)
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from collections.abc import Iterator, Mapping
 from typing import Any
@@ -49,6 +50,16 @@ def slim(obj: Mapping[str, Any]) -> dict[str, Any]:
     if annotations and LAST_APPLIED_ANNOTATION in annotations:
         metadata["annotations"] = {k: v for k, v in annotations.items() if k != LAST_APPLIED_ANNOTATION}
     return {**obj, "metadata": metadata}
+
+
+def compact_json(obj: Mapping[str, Any]) -> bytes:
+    """`obj` as JSON to keep. The standard library writes only what orjson cannot: an integer beyond 64
+    bits, which a field someone else adds to a watched object may hold (read back, it is a float)."""
+    try:
+        # A copy: orjson's own result keeps its whole write buffer (8 KiB, however short the JSON).
+        return bytes(memoryview(orjson.dumps(obj)))
+    except orjson.JSONEncodeError:
+        return json.dumps(obj, separators=(",", ":")).encode()
 
 
 def key_of(obj: Mapping[str, Any]) -> Key:
@@ -98,8 +109,7 @@ class Store:
                 return False
             if held[0].isdigit() and offered.isdigit() and int(offered) < int(held[0]):
                 return False
-        # A copy: orjson's own result keeps its whole write buffer (8 KiB, however short the JSON).
-        self._objects[key] = (offered, bytes(memoryview(orjson.dumps(slim(obj)))))
+        self._objects[key] = (offered, compact_json(slim(obj)))
         return True
 
     def remove(self, namespace: str, name: str) -> None:

@@ -7,6 +7,9 @@ import json
 import tracemalloc
 from typing import Any
 
+from hypothesis import given
+from hypothesis import strategies as st
+
 from zenmodel_operator.handlers import Runtime
 from zenmodel_operator.informer import Informer, Store, slim
 from zenmodel_operator.settings import OperatorSettings
@@ -183,3 +186,32 @@ def test_a_stored_object_costs_about_its_json_in_memory() -> None:
         tracemalloc.stop()
     per_entry = 200  # the key tuple, the version string, the dict slot
     assert held < json_bytes + per_entry * len(objects), (held, json_bytes)
+
+
+# What the apiserver sends: valid UTF-8 (no lone surrogates), finite numbers, integers within 64 bits.
+text = st.text(st.characters(exclude_categories=["Cs"]))
+json_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**63), 2**63 - 1)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | text,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(text, inner, max_size=4),
+    max_leaves=20,
+)
+
+
+@given(json_values)
+def test_the_store_gives_back_any_json_it_was_given(value: Any) -> None:
+    obj = {**seldon_deployment("iris", 1), "spec": {"anything": value}}
+    store = Store("seldondeployments")
+    store.put(obj)
+    assert store.get("models", "iris") == obj
+
+
+def test_an_integer_beyond_64_bits_is_kept_not_refused() -> None:
+    # orjson cannot write it; a field someone else added to a watched object may hold it.
+    store = Store("seldondeployments")
+    assert store.put({**seldon_deployment("iris", 1), "spec": {"huge": 2**70}})
+    stored = store.get("models", "iris")
+    assert stored is not None and stored["spec"]["huge"] == 2**70
