@@ -127,15 +127,22 @@ def authenticated(
     return URL(url, encoded=True), prepared
 
 
-def _object_path(api_version: str, plural: str, namespace: str, name: str) -> str:
-    prefix = "/api/v1" if api_version == "v1" else f"/apis/{api_version}"
-    return f"{prefix}/namespaces/{namespace}/{plural}/{name}"
+def _api_root(api_version: str) -> str:
+    return "/api/v1" if api_version == "v1" else f"/apis/{api_version}"
 
 
 _PLURALS = {
     ("v1", "Secret"): "secrets",
     (seldon.API_VERSION, seldon.KIND): seldon.PLURAL,
+    (API_VERSION, KIND): PLURAL,
 }
+
+
+def _path_of(obj: Mapping[str, Any]) -> str:
+    """The URL path of an object we write, from its apiVersion, kind, namespace and name."""
+    meta = obj["metadata"]
+    plural = _PLURALS[(obj["apiVersion"], obj["kind"])]
+    return f"{_api_root(obj['apiVersion'])}/namespaces/{meta['namespace']}/{plural}/{meta['name']}"
 
 
 class KubeCluster:
@@ -237,21 +244,15 @@ class KubeCluster:
             return False
 
     async def apply(self, obj: Mapping[str, Any]) -> dict[str, Any]:
-        meta = obj["metadata"]
-        plural = _PLURALS[(obj["apiVersion"], obj["kind"])]
-        path = _object_path(obj["apiVersion"], plural, meta["namespace"], meta["name"])
-        return await self._apply(path, obj)
+        return await self._apply(_path_of(obj), obj)
 
     async def remove_foreign_keys(self, patch: Mapping[str, Any]) -> dict[str, Any] | None:
         """Applies a `drift.removal_patch`; None if the object changed since it was read (409), as its
         watch event then brings the key back with the newer object."""
-        meta = patch["metadata"]
-        plural = _PLURALS[(patch["apiVersion"], patch["kind"])]
-        path = _object_path(patch["apiVersion"], plural, meta["namespace"], meta["name"])
         try:
             return await self.request(
                 "PATCH",
-                path,
+                _path_of(patch),
                 query=[("fieldManager", FIELD_MANAGER)],
                 body=patch,
                 content_type="application/merge-patch+json",
@@ -269,9 +270,7 @@ class KubeCluster:
             "metadata": {"name": meta["name"], "namespace": meta["namespace"]},
             "status": dict(status),
         }
-        return await self._apply(
-            _object_path(API_VERSION, PLURAL, meta["namespace"], meta["name"]) + "/status", body
-        )
+        return await self._apply(_path_of(body) + "/status", body)
 
     async def _apply(self, path: str, body: Mapping[str, Any]) -> dict[str, Any]:
         return await self.request(
@@ -372,7 +371,7 @@ async def list_watched(
 
     Page by page, so that no more than a page is ever parsed at once."""
     api_version, plural = _LISTED[store_name]
-    prefix = "/api/v1" if api_version == "v1" else f"/apis/{api_version}"
+    prefix = _api_root(api_version)
     selector = secrets_label_selector(settings) if plural == "secrets" else None
     patterns = settings.namespaces
     exact = select_specific_namespaces(patterns)
