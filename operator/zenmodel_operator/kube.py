@@ -17,6 +17,7 @@ import ssl
 import uuid
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 from urllib.parse import urlencode
@@ -37,6 +38,7 @@ from .spec import API_VERSION, KIND, PLURAL
 FIELD_MANAGER = "zenmodel-operator"
 REQUEST_TIMEOUT_SECONDS = 30
 PROBE_TIMEOUT_SECONDS = 2
+WATCH_SECONDS = 300  # the apiserver ends each watch request after this; it is then resumed
 # Each worker has one request on its way at a time; more only queue for a connection, never deadlock.
 CONNECTION_LIMIT = 100
 COMPONENT = "zenmodel-operator"
@@ -243,6 +245,38 @@ class KubeCluster:
         except (aiohttp.ClientError, TimeoutError, OSError):
             return False
 
+    async def watch(self, path: str, query: list[tuple[str, str]]) -> AsyncIterator[dict[str, Any]]:
+        """The events of one watch request, parsed, until the apiserver ends it (after `WATCH_SECONDS`).
+        Raises `ApiError` for an error answer: 410 when the resourceVersion is too old to resume from."""
+        query = [
+            *query,
+            ("watch", "true"),
+            ("allowWatchBookmarks", "true"),
+            ("timeoutSeconds", str(WATCH_SECONDS)),
+        ]
+        url, headers = authenticated(self.api, path, query, {"Accept": "application/json"})
+        # No total timeout: the apiserver ends the request; a silent connection is cut after a grace.
+        timeout = aiohttp.ClientTimeout(
+            total=None, sock_connect=REQUEST_TIMEOUT_SECONDS, sock_read=WATCH_SECONDS + 30
+        )
+        async with self._connections().get(
+            url, headers=headers, timeout=timeout, **self._options
+        ) as response:
+            if response.status >= 400:
+                raise ApiError(
+                    response.status, "GET", path, error_message(response.status, path, await response.read())
+                )
+            pending = bytearray()
+            async for chunk in response.content.iter_any():
+                pending += chunk
+                start = 0
+                while (end := pending.find(b"\n", start)) >= 0:
+                    if end > start:
+                        event: dict[str, Any] = orjson.loads(memoryview(pending)[start:end])
+                        yield event
+                    start = end + 1
+                del pending[:start]
+
     async def apply(self, obj: Mapping[str, Any]) -> dict[str, Any]:
         return await self._apply(_path_of(obj), obj)
 
@@ -363,44 +397,74 @@ _LISTED = {  # informer store -> what it holds
 }
 
 
-async def list_watched(
-    kube: KubeCluster, store_name: str, settings: OperatorSettings
-) -> AsyncIterator[list[dict[str, Any]]]:
-    """Every object of one watched kind, as kopf watches it: the same namespaces (kopf's own pattern
-    matching), and for Secrets the same label selector. A kind not served (no CRD yet) lists empty.
+@dataclass(frozen=True)
+class Listing:
+    """One collection of a watched kind: its URL path, label selector, and the namespace patterns an item
+    must match (only when globs make the path cluster-wide)."""
 
-    Page by page, so that no more than a page is ever parsed at once."""
+    api_version: str
+    path: str
+    selector: str | None
+    namespace: str | None  # the path's namespace; None when cluster-wide
+    globs: tuple[str, ...] = ()
+
+    def keeps(self, obj: Mapping[str, Any]) -> bool:
+        """Whether a listed or watched object belongs to the operator's namespaces."""
+        namespace = NamespaceName(obj["metadata"].get("namespace") or "")
+        return not self.globs or any(match_namespace(namespace, pattern) for pattern in self.globs)
+
+    def holds(self, key: tuple[str, str]) -> bool:
+        """Whether an object of this kind with `key` (namespace, name) would be in this collection."""
+        return self.namespace is None or key[0] == self.namespace
+
+
+def listings(store_name: str, settings: OperatorSettings) -> list[Listing]:
+    """The collections of one watched kind, as kopf watches it: the same namespaces (kopf's own pattern
+    matching), and for Secrets the same label selector."""
     api_version, plural = _LISTED[store_name]
     prefix = _api_root(api_version)
     selector = secrets_label_selector(settings) if plural == "secrets" else None
     patterns = settings.namespaces
     exact = select_specific_namespaces(patterns)
-    globbed = bool(patterns) and len(exact) != len(patterns)
-    paths = (
-        [f"{prefix}/{plural}"]  # globs need the cluster-wide list (and the chart's cluster scope)
-        if not patterns or globbed
-        else [f"{prefix}/namespaces/{namespace}/{plural}" for namespace in sorted(exact)]
-    )
-    for path in paths:
-        token = ""
-        while True:
-            query = [("limit", str(LIST_PAGE_SIZE))]
-            query += [("labelSelector", selector)] if selector else []
-            query += [("continue", token)] if token else []
-            try:
-                listed = await kube.request("GET", path, query=query)
-            except ApiError as error:
-                if error.status != 404:
-                    raise
-                break
-            # A list's items of built-in kinds come without apiVersion and kind; a watch event's have them.
-            kind = str(listed.get("kind", "")).removesuffix("List")
-            yield [
-                {"apiVersion": api_version, "kind": kind, **item}
-                for item in listed.get("items") or []
-                if not globbed
-                or any(match_namespace(NamespaceName(item["metadata"]["namespace"]), p) for p in patterns)
-            ]
-            token = str((listed.get("metadata") or {}).get("continue") or "")
-            if not token:
-                break
+    if not patterns:
+        return [Listing(api_version, f"{prefix}/{plural}", selector, None)]
+    if len(exact) != len(patterns):  # globs need the cluster-wide list (and the chart's cluster scope)
+        return [Listing(api_version, f"{prefix}/{plural}", selector, None, tuple(patterns))]
+    return [
+        Listing(api_version, f"{prefix}/namespaces/{namespace}/{plural}", selector, namespace)
+        for namespace in sorted(exact)
+    ]
+
+
+async def list_pages(kube: KubeCluster, listing: Listing) -> AsyncIterator[tuple[list[dict[str, Any]], str]]:
+    """One collection, page by page (no more than a page is ever parsed at once), each page with the
+    list's resourceVersion, from which a watch resumes. Raises `ApiError` 404 if the kind is not served."""
+    token = ""
+    while True:
+        query = [("limit", str(LIST_PAGE_SIZE))]
+        query += [("labelSelector", listing.selector)] if listing.selector else []
+        query += [("continue", token)] if token else []
+        listed = await kube.request("GET", listing.path, query=query)
+        # A list's items of built-in kinds come without apiVersion and kind; a watch event's have them.
+        kind = str(listed.get("kind", "")).removesuffix("List")
+        metadata = listed.get("metadata") or {}
+        items = [
+            {"apiVersion": listing.api_version, "kind": kind, **item} for item in listed.get("items") or []
+        ]
+        yield [item for item in items if listing.keeps(item)], str(metadata.get("resourceVersion") or "")
+        token = str(metadata.get("continue") or "")
+        if not token:
+            return
+
+
+async def list_watched(
+    kube: KubeCluster, store_name: str, settings: OperatorSettings
+) -> AsyncIterator[list[dict[str, Any]]]:
+    """Every object of one watched kind, page by page. A kind not served (no CRD yet) lists empty."""
+    for listing in listings(store_name, settings):
+        try:
+            async for page, _ in list_pages(kube, listing):
+                yield page
+        except ApiError as error:
+            if error.status != 404:
+                raise
