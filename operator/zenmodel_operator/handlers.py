@@ -1,14 +1,15 @@
 """Thin kopf adapters: watch events feed the informer's stores and wake the parents they concern.
 
-kopf here is the watcher (listing, watching, re-connecting, login); the reconcile decides everything.
-Only event handlers are used, so kopf keeps no progress state on our objects: it writes nothing. Every
-handler is `async def`: it runs on the event loop, as the stores and the queue need.
+kopf here watches the parents (listing, watching, re-connecting, login); the reconcile decides everything.
+Only an event handler is used, so kopf keeps no progress state on our objects: it writes nothing. Every
+handler is `async def`: it runs on the event loop, as the stores and the queue need. The children, which
+need a cache and no handler, are watched by `reflector.Reflector`s.
 
-The stores are primed by one LIST per kind in the startup handler, which kopf completes before it
-starts watching: so the first reconcile reads whole stores, and kopf's own initial listing then
-replays versions the stores already hold, which wake nothing. (kopf's index handlers would also hold
-reconciles until every kind is listed, but their readiness check costs time quadratic in the number
-of objects: 47 s to restart over 1,000 parents.)
+The stores are primed by one LIST per kind in the startup handler, before anything is reconciled: so the
+first reconcile reads whole stores, and kopf's own initial listing of the parents then replays versions
+the stores already hold, which wake nothing. (kopf's index handlers would also hold reconciles until every
+kind is listed, but their readiness check costs time quadratic in the number of objects: 47 s to restart
+over 1,000 parents.)
 """
 
 from __future__ import annotations
@@ -20,16 +21,26 @@ import time
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import kopf
 
-from . import metrics, seldon
-from .informer import Informer, Key, ObjectKey, Store, secrets_label_selector
-from .kube import LIST_PAGE_SIZE, InformedCluster, KubeCluster, list_watched, load_configuration
+from . import metrics
+from .informer import Informer, Key, ObjectKey, Store
+from .kube import (
+    LIST_PAGE_SIZE,
+    WATCH_SECONDS,
+    InformedCluster,
+    KubeCluster,
+    list_watched,
+    listings,
+    load_configuration,
+)
 from .leader import Elector, elector_for
 from .outage import OutageFilter, announce_recovery
 from .reconcile import Outcome, Reconciler, WriteKind
+from .reflector import Reflector
 from .settings import OperatorSettings
 from .spec import GROUP, PLURAL, VERSION
 from .workqueue import WorkQueue
@@ -49,6 +60,7 @@ class Runtime:
     elector: Elector | None = None
     # The API clients' connection pools, closed at cleanup.
     clusters: list[KubeCluster] = field(default_factory=list)
+    reflections: list[asyncio.Task[None]] = field(default_factory=list)  # the children's watches
     states: dict[Key, str] = field(default_factory=dict)
     # When a SeldonDeployment change first reached us, per parent, for the mirroring latency.
     seldon_changed_at: dict[Key, float] = field(default_factory=dict)
@@ -129,11 +141,11 @@ class NoProgress(kopf.ProgressStorage):
         return essence
 
 
-def configure(settings: kopf.OperatorSettings, operator: OperatorSettings) -> None:
+def configure(settings: kopf.OperatorSettings) -> None:
     """Every kopf setting the operator uses, in one place."""
     settings.posting.enabled = False  # we post our own Events, only where a person needs one
-    settings.watching.server_timeout = 300
-    settings.watching.client_timeout = 330
+    settings.watching.server_timeout = WATCH_SECONDS  # as the reflectors' watches
+    settings.watching.client_timeout = WATCH_SECONDS + 30
     settings.watching.connect_timeout = 10
     settings.networking.request_timeout = 30
     # kopf's default backoffs (1, 1, 2, 3, 5, 8, 13, 21 s) left a watch asleep for up to 21 s after
@@ -148,10 +160,6 @@ def configure(settings: kopf.OperatorSettings, operator: OperatorSettings) -> No
     # one (5 s by default): after a restart's listing, every object at once, and the peak stays in the
     # process's RSS. Our handlers only feed the stores, so a worker gains nothing by waiting.
     settings.queueing.idle_timeout = 0.1
-    selector = secrets_label_selector(operator)
-    if selector:
-        # Server-side: only opted-in Secrets and the ones we generate ever reach this process.
-        settings.watching.label_selectors["v1", "secrets"] = selector
 
 
 @kopf.on.login(registry=registry)
@@ -164,7 +172,7 @@ def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
 @kopf.on.startup(registry=registry)
 async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
     runtime: Runtime = memo["runtime"]
-    configure(settings, runtime.settings)
+    configure(settings)
     api = load_configuration()
     leases = KubeCluster(api)  # its own connections: a renewal never queues behind the reconciles' writes
     runtime.elector = elector_for(runtime.settings.leader_election, leases)
@@ -192,10 +200,20 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     metrics.QUEUE_DEPTH.set_function(lambda: queue.depth)
     metrics.serve(runtime.settings.metrics_port)
     informer = runtime.informer
-    for store in (informer.parents, informer.seldon_deployments, informer.secrets):
-        async for page in list_watched(kube, store.name, runtime.settings):
-            for obj in page:
-                informer.changed(store, obj)
+    async for page in list_watched(kube, informer.parents.name, runtime.settings):
+        for obj in page:
+            informer.changed(informer.parents, obj)
+    # Their own connections: a watch holds one for minutes, which the writes' pool must not run short of.
+    watches = KubeCluster(api)
+    runtime.clusters.append(watches)
+    reflectors = [
+        Reflector(watches, listing, store, partial(on_event, runtime, store))
+        for store in (informer.seldon_deployments, informer.secrets)
+        for listing in listings(store.name, runtime.settings)
+    ]
+    for reflector in reflectors:
+        await reflector.list()
+    runtime.reflections = [asyncio.create_task(reflector.run()) for reflector in reflectors]
     for key in informer.mark_synced():
         runtime.wake(key)
     # What lives now (modules, kopf, the stores' keys) lives as long as the process: kept out of the
@@ -223,6 +241,8 @@ async def cleanup(memo: kopf.Memo, **_: Any) -> None:
     probe: asyncio.Task[None] | None = memo.get("recovery_probe")
     if probe is not None:
         probe.cancel()
+    for reflection in runtime.reflections:
+        reflection.cancel()
     if runtime.queue is not None:
         await runtime.queue.stop()
     if runtime.elector is not None:
@@ -231,10 +251,9 @@ async def cleanup(memo: kopf.Memo, **_: Any) -> None:
         await cluster.close()
 
 
-def on_event(runtime: Runtime, store: Store, event: kopf.RawEvent) -> None:
-    # The watch's own dict, not kopf's `body` view, whose every key lookup resolves a field path.
-    obj: Mapping[str, Any] = event["object"]
-    if event["type"] == "DELETED":
+def on_event(runtime: Runtime, store: Store, kind: str | None, obj: Mapping[str, Any]) -> None:
+    """A watch event: `kind` is ADDED, MODIFIED, DELETED, or None for kopf's listing."""
+    if kind == "DELETED":
         if store is runtime.informer.parents:
             runtime.forget_parent((obj["metadata"]["namespace"], obj["metadata"]["name"]))
         for key in runtime.informer.deleted(store, obj):
@@ -249,16 +268,5 @@ def on_event(runtime: Runtime, store: Store, event: kopf.RawEvent) -> None:
 @kopf.on.event(GROUP, VERSION, PLURAL, registry=registry)
 async def parent_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
     runtime: Runtime = memo["runtime"]
-    on_event(runtime, runtime.informer.parents, event)
-
-
-@kopf.on.event(seldon.GROUP, seldon.VERSION, seldon.PLURAL, registry=registry)
-async def seldon_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
-    runtime: Runtime = memo["runtime"]
-    on_event(runtime, runtime.informer.seldon_deployments, event)
-
-
-@kopf.on.event("v1", "secrets", registry=registry)
-async def secret_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
-    runtime: Runtime = memo["runtime"]
-    on_event(runtime, runtime.informer.secrets, event)
+    # The watch's own dict, not kopf's `body` view, whose every key lookup resolves a field path.
+    on_event(runtime, runtime.informer.parents, event["type"], event["object"])

@@ -1,4 +1,5 @@
-"""In-memory stores fed by the watches kopf already holds, so the reconcile reads without a GET.
+"""In-memory stores fed by the watches (kopf's of the parents, the reflectors' of the children), so the
+reconcile reads without a GET.
 
 The traps of any informer, and how each is met here:
 - A partial list at startup: the stores are primed by a whole LIST of each kind before anything is
@@ -8,8 +9,10 @@ The traps of any informer, and how each is met here:
 - Echoes of our own writes: an event carrying the resourceVersion we just wrote is no news.
 - Deletions, and objects leaving a label selector (the watch reports both as DELETED): the object
   leaves its store and the parents that read it are woken, so their status says it is gone.
+- Deletions missed while a watch could not resume (410 Gone): the reflector lists again and reports
+  what its store holds and the list lacks as deleted.
 
-Everything here runs on the event loop (kopf's handlers and the async reconcile), so it needs no lock.
+Everything here runs on the event loop (kopf's handler, the reflectors and the async reconcile), so it needs no lock.
 """
 
 from __future__ import annotations
@@ -115,7 +118,8 @@ class Store:
     def remove(self, namespace: str, name: str) -> None:
         self._objects.pop((namespace, name), None)
 
-    def keys(self) -> Iterator[Key]:
+    def __iter__(self) -> Iterator[Key]:
+        """The keys held now: a snapshot, so the store may change meanwhile."""
         return iter(list(self._objects))
 
     def __len__(self) -> int:
@@ -151,7 +155,7 @@ class Informer:
         if self.synced:
             return []
         self.synced = True
-        return sorted(self.parents.keys())
+        return sorted(self.parents)
 
     def wrote(self, obj: Mapping[str, Any]) -> None:
         """Write-through of the apiserver's answer to one of our writes."""
