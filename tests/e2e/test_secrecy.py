@@ -169,6 +169,7 @@ def test_secrets_are_listed_and_watched_only_through_the_label_selector(
         if event["objectRef"].get("resource") == "secrets"
         and event["userAgent"].startswith("zenmodel-operator/")
     }
-    # Its own requests: the startup LIST that primes its informer (behind the selector, checked above)
-    # and its writes. It never GETs a Secret: the reconcile reads them from memory.
-    assert reads <= {"list", "patch"}
+    # Its own requests: the LIST that primes its informer and the watch that keeps it (both behind the
+    # selector, checked above), and its writes. It never GETs a Secret: the reconcile reads them from memory.
+    assert reads <= {"list", "watch", "patch"}
+    assert "get" not in reads
