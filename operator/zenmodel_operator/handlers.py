@@ -204,7 +204,8 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
         for obj in page:
             informer.changed(informer.parents, obj)
     # Their own connections: a watch holds one for minutes, which the writes' pool must not run short of.
-    watches = KubeCluster(api)
+    # One per reflector (two per watched namespace), so no limit, as kopf's own watches have none.
+    watches = KubeCluster(api, connection_limit=0)
     runtime.clusters.append(watches)
     reflectors = [
         Reflector(watches, listing, store, partial(on_event, runtime, store))

@@ -154,18 +154,22 @@ class KubeCluster:
     loop; `close()` it before the loop ends."""
 
     def __init__(
-        self, api: client.ApiClient, fence: Callable[[], AbstractContextManager[None]] | None = None
+        self,
+        api: client.ApiClient,
+        fence: Callable[[], AbstractContextManager[None]] | None = None,
+        connection_limit: int = CONNECTION_LIMIT,
     ) -> None:
         self.api = api
         # Entered around every write; raises when this process may not write (leader.Elector.writing).
         self.fence = fence
+        self.connection_limit = connection_limit  # 0: none
         self._session: aiohttp.ClientSession | None = None
 
     def _connections(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
             configuration = self.api.configuration
             self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(ssl=ssl_context(configuration), limit=CONNECTION_LIMIT),
+                connector=aiohttp.TCPConnector(ssl=ssl_context(configuration), limit=self.connection_limit),
                 timeout=aiohttp.ClientTimeout(total=REQUEST_TIMEOUT_SECONDS),
                 proxy=proxy_of(configuration),
                 # As the official client: no compression, whose CPU the apiserver's machine may lack.
