@@ -30,6 +30,7 @@ from . import metrics
 from .informer import Informer, Key, ObjectKey, Store
 from .kube import (
     LIST_PAGE_SIZE,
+    WATCH_CLIENT_SECONDS,
     WATCH_SECONDS,
     InformedCluster,
     KubeCluster,
@@ -145,7 +146,7 @@ def configure(settings: kopf.OperatorSettings) -> None:
     """Every kopf setting the operator uses, in one place."""
     settings.posting.enabled = False  # we post our own Events, only where a person needs one
     settings.watching.server_timeout = WATCH_SECONDS  # as the reflectors' watches
-    settings.watching.client_timeout = WATCH_SECONDS + 30
+    settings.watching.client_timeout = WATCH_CLIENT_SECONDS
     settings.watching.connect_timeout = 10
     settings.networking.request_timeout = 30
     # kopf's default backoffs (1, 1, 2, 3, 5, 8, 13, 21 s) left a watch asleep for up to 21 s after

@@ -12,7 +12,8 @@ The traps of any informer, and how each is met here:
 - Deletions missed while a watch could not resume (410 Gone): the reflector lists again and reports
   what its store holds and the list lacks as deleted.
 
-Everything here runs on the event loop (kopf's handler, the reflectors and the async reconcile), so it needs no lock.
+Everything here runs on the event loop (kopf's handler, the reflectors and the async reconcile), so it
+needs no lock.
 """
 
 from __future__ import annotations

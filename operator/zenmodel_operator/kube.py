@@ -30,7 +30,7 @@ from kubernetes.client.rest import should_bypass_proxies
 from yarl import URL
 
 from . import __version__, seldon
-from .informer import Informer, secrets_label_selector
+from .informer import Informer, Key, secrets_label_selector
 from .reconcile import ApplyRejected, Event, now_rfc3339
 from .settings import OperatorSettings
 from .spec import API_VERSION, KIND, PLURAL
@@ -39,6 +39,7 @@ FIELD_MANAGER = "zenmodel-operator"
 REQUEST_TIMEOUT_SECONDS = 30
 PROBE_TIMEOUT_SECONDS = 2
 WATCH_SECONDS = 300  # the apiserver ends each watch request after this; it is then resumed
+WATCH_CLIENT_SECONDS = WATCH_SECONDS + 30  # our own cut-off for a watch the apiserver fails to end
 # Each worker has one request on its way at a time; more only queue for a connection, never deadlock.
 CONNECTION_LIMIT = 100
 COMPONENT = "zenmodel-operator"
@@ -261,7 +262,7 @@ class KubeCluster:
         url, headers = authenticated(self.api, path, query, {"Accept": "application/json"})
         # No total timeout: the apiserver ends the request; a silent connection is cut after a grace.
         timeout = aiohttp.ClientTimeout(
-            total=None, sock_connect=REQUEST_TIMEOUT_SECONDS, sock_read=WATCH_SECONDS + 30
+            total=None, sock_connect=REQUEST_TIMEOUT_SECONDS, sock_read=WATCH_CLIENT_SECONDS
         )
         async with self._connections().get(
             url, headers=headers, timeout=timeout, **self._options
@@ -417,7 +418,7 @@ class Listing:
         namespace = NamespaceName(obj["metadata"].get("namespace") or "")
         return not self.globs or any(match_namespace(namespace, pattern) for pattern in self.globs)
 
-    def holds(self, key: tuple[str, str]) -> bool:
+    def holds(self, key: Key) -> bool:
         """Whether an object of this kind with `key` (namespace, name) would be in this collection."""
         return self.namespace is None or key[0] == self.namespace
 

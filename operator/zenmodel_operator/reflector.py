@@ -20,7 +20,7 @@ from typing import Any
 import aiohttp
 import orjson
 
-from .informer import Store, resource_version
+from .informer import Key, Store, key_of, resource_version
 from .kube import ApiError, KubeCluster, Listing, error_message, list_pages
 
 log = logging.getLogger(__name__)
@@ -42,14 +42,13 @@ class Reflector:
     async def list(self) -> None:
         """Lists the collection into the store: each object as ADDED (the informer ignores versions it
         holds), then each one it held and the list lacks as DELETED. A kind not served lists empty."""
-        listed: set[tuple[str, str]] = set()
+        listed: set[Key] = set()
         version = ""
         try:
             async for page, page_version in list_pages(self.kube, self.listing):
                 version = page_version
                 for obj in page:
-                    meta = obj["metadata"]
-                    listed.add((meta.get("namespace") or "", meta["name"]))
+                    listed.add(key_of(obj))
                     self.on_event("ADDED", obj)
         except ApiError as error:
             if error.status != 404:
@@ -75,13 +74,10 @@ class Reflector:
                     await asyncio.sleep(NOT_SERVED_RETRY_SECONDS)
                     continue
                 await self._watch()
-            except ApiError as error:
-                if error.status == 410:
+            except (ApiError, aiohttp.ClientError, TimeoutError, OSError) as error:
+                if isinstance(error, ApiError) and error.status == 410:
                     self.version = ""
                     continue
-                log.warning("watching %s failed; retrying", self.listing.path, exc_info=error)
-                await asyncio.sleep(RETRY_SECONDS)
-            except (aiohttp.ClientError, TimeoutError, OSError) as error:
                 log.warning("watching %s failed; retrying", self.listing.path, exc_info=error)
                 await asyncio.sleep(RETRY_SECONDS)
             except Exception:  # a bug: the store may have missed an event, so it is listed again
