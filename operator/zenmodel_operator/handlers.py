@@ -197,6 +197,8 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
         else:
             runtime.record(key, outcome)
             runtime.settle(key)
+            if outcome.recheck:
+                queue.recheck(key)
 
     queue = runtime.queue = WorkQueue(process, workers=runtime.settings.workers)
     metrics.QUEUE_DEPTH.set_function(lambda: queue.depth)
