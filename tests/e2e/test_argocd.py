@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 import yaml
 
-from support.argocd import ApplicationHistory, ArgoCD, GitRepository, wait_for_application
+from support.argocd import NAMESPACE, ApplicationHistory, ArgoCD, GitRepository, wait_for_application
 from support.localcluster import REPO, LocalCluster
 from support.objects import (
     AVAILABLE_TIMEOUT,
@@ -273,6 +273,14 @@ def children_of(cluster: LocalCluster, namespace: str, name: str) -> list[dict[s
     ]
 
 
+def forbid_empty(cluster: LocalCluster, application: str) -> None:
+    """Turns the Application's allowEmpty off, as examples/argocd/models-application.yaml had it."""
+    patch = {"spec": {"syncPolicy": {"automated": {"allowEmpty": False}}}}
+    cluster.kubectl(
+        "patch", "application", application, "-n", NAMESPACE, "--type=merge", "-p", json.dumps(patch)
+    )
+
+
 def test_models_removed_from_git_are_pruned_with_their_children(
     cluster: LocalCluster, gitops: GitOps
 ) -> None:
@@ -304,8 +312,22 @@ def test_models_removed_from_git_are_pruned_with_their_children(
     )
     assert get(cluster, "zmd", namespace, "iris") is not None
 
-    # The last one too: the example allows an empty directory to be synced (allowEmpty).
+    # The last one too, but only with allowEmpty, which the example now sets. Without it (the example as it
+    # was) Argo CD refuses the sync and the model keeps running.
+    forbid_empty(cluster, gitops.name)
     gitops.publish("Retire iris", {"iris": None})
+    refused = gitops.wait(
+        lambda app: any(
+            "auto-sync will wipe out all resources" in c.get("message", "")
+            for c in app["status"].get("conditions") or []
+        ),
+        "Argo CD did not refuse to empty the Application without allowEmpty",
+    )
+    assert sync_status(refused) == "OutOfSync"
+    assert get(cluster, "zmd", namespace, "iris") is not None
+    gitops.create_application()  # the example as it is again: allowEmpty
+    # A changed syncPolicy alone starts no reconcile before the next poll (120 s): ask for one.
+    gitops.argocd.refresh(gitops.name)
     wait_for(
         lambda: get(cluster, "zmd", namespace, "iris") is None, AVAILABLE_TIMEOUT, "iris was never pruned"
     )
