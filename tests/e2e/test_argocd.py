@@ -347,10 +347,13 @@ CRD_NAME = "zenmodeldeployments.zenml.io"
 
 @pytest.fixture
 def crd_metadata_restored(cluster: LocalCluster) -> Iterator[None]:
-    """Takes off the CRD, afterwards, the labels and annotations the chart and Argo CD put on it: the session's
-    other tests (test_install's adoption by Helm) expect the CRD as crds/ made it."""
+    """Takes off the CRD, afterwards, the labels and annotations the chart and Argo CD put on it (and puts
+    the CRD back if Argo CD deleted it): the session's other tests (test_install's adoption by Helm) expect
+    the CRD as crds/ made it."""
     before = must_get(cluster, "crd", "", CRD_NAME)["metadata"]
     yield
+    if get(cluster, "crd", "", CRD_NAME) is None:  # the test failed its point; the session still needs it
+        cluster.apply_crds(sorted((REPO / "crds").glob("*.yaml")))
     after = must_get(cluster, "crd", "", CRD_NAME)["metadata"]
     for verb, field in (("label", "labels"), ("annotate", "annotations")):
         added = sorted(set(after.get(field) or {}) - set(before.get(field) or {}))
@@ -358,7 +361,7 @@ def crd_metadata_restored(cluster: LocalCluster) -> Iterator[None]:
             cluster.kubectl(verb, "crd", CRD_NAME, *(f"{key}-" for key in added))
 
 
-def test_the_operator_installed_by_argo_cd_keeps_its_crd_when_the_application_goes(
+def test_the_operator_installed_by_argo_cd_keeps_its_crd_out_of_the_chart_and_after_deletion(
     cluster: LocalCluster, argocd: ArgoCD, namespace: str, tmp_path: Path, crd_metadata_restored: None
 ) -> None:
     repo = GitRepository(tmp_path / "operator-repo")
@@ -396,6 +399,31 @@ def test_the_operator_installed_by_argo_cd_keeps_its_crd_when_the_application_go
         assert crd["metadata"]["annotations"]["argocd.argoproj.io/sync-options"] == "Prune=false"
         labels = must_get(cluster, "namespace", "", name)["metadata"]["labels"]
         assert labels["pod-security.kubernetes.io/enforce"] == "restricted"  # managedNamespaceMetadata
+
+        # Argo CD puts no tracking annotation on a CRD (its repo server leaves CRDs out), so the CRD is
+        # listed while the chart renders it, and is not Argo CD's to prune once it leaves the chart.
+        assert "argocd.argoproj.io/tracking-id" not in crd["metadata"]["annotations"]
+        no_crd = {"spec": {"source": {"helm": {"valuesObject": {"crds": {"install": False}}}}}}
+        cluster.kubectl(
+            "patch", "application", name, "-n", NAMESPACE, "--type=merge", "-p", json.dumps(no_crd)
+        )
+        argocd.refresh(name)
+        without_crd = wait_for_application(
+            argocd,
+            name,
+            lambda app: (
+                sync_status(app) == "Synced"
+                and app["status"]["sync"]["comparedTo"]["source"]["helm"]["valuesObject"]["crds"].get(
+                    "install"
+                )
+                is False
+            ),
+            "the Application never compared with the chart rendered without its CRD",
+            AVAILABLE_TIMEOUT,
+        )
+        assert not resource(without_crd, "CustomResourceDefinition", CRD_NAME)
+        assert resource(without_crd, "Deployment", release)
+        assert must_get(cluster, "crd", "", CRD_NAME)["metadata"]["uid"] == crd_uid
 
         # Deleting the Application uninstalls the operator (its resources finalizer), not the CRD.
         argocd.delete_application(name)
