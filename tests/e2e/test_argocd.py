@@ -10,7 +10,7 @@ examples/argocd/models-application.yaml, only its source and destination pointed
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -41,7 +41,7 @@ MODELS_APPLICATION = REPO / "examples" / "argocd" / "models-application.yaml"
 
 
 def models_application(name: str, repo_url: str, namespace: str) -> dict[str, Any]:
-    """The example Application with only its repository and destination namespace replaced."""
+    """The example Application with only its name, repository and destination namespace replaced."""
     application = yaml.safe_load(MODELS_APPLICATION.read_text())
     application["metadata"]["name"] = name
     application["spec"]["source"]["repoURL"] = repo_url
@@ -82,13 +82,15 @@ class GitOps:
         apply(self.cluster, models_application(self.name, self.repo.url, self.namespace))
         self.created = True
 
-    def wait(self, check: Any, what: str, timeout: float = AVAILABLE_TIMEOUT) -> dict[str, Any]:
+    def wait(
+        self, check: Callable[[dict[str, Any]], bool], what: str, timeout: float = AVAILABLE_TIMEOUT
+    ) -> dict[str, Any]:
         return wait_for_application(self.argocd, self.name, check, what, timeout)
 
 
 @pytest.fixture
 def gitops(cluster: LocalCluster, argocd: ArgoCD, namespace: str, tmp_path: Path) -> Iterator[GitOps]:
-    directory = models_application("x", "x", namespace)["spec"]["source"]["path"]
+    directory = yaml.safe_load(MODELS_APPLICATION.read_text())["spec"]["source"]["path"]
     repo = GitRepository(tmp_path / "models-repo")
     # The directory stays when its last model goes: Argo CD refuses a path that does not exist.
     repo.commit("The models of one team", {f"{directory}/README.md": "Models, one file each.\n"})
