@@ -29,7 +29,7 @@ def module_name(path: Path) -> str:
 
 def layer_of(module: str) -> str:
     parts = module.split(".")
-    return parts[1] if len(parts) > 2 and parts[1] in LAYERS else "top"
+    return parts[1] if len(parts) > 1 and parts[1] in LAYERS else "top"
 
 
 def imports_of(path: Path, module: str) -> set[str]:
@@ -60,7 +60,9 @@ def main() -> None:
     for layer in LAYERS:
         print(f"  {layer}: {len(per_layer[layer])}")
     back = sorted(
-        (m, i) for m, targets in graph.items() for i in targets
+        (m, i)
+        for m, targets in graph.items()
+        for i in targets
         if LAYERS.index(layer_of(i)) > LAYERS.index(layer_of(m))
     )
     print(f"arrows running back up: {len(back)}")

@@ -26,29 +26,26 @@ from typing import Any
 
 import kopf
 
-from . import metrics
-from .informer import Informer, Key, ObjectKey, Store
-from .kube import (
-    LIST_PAGE_SIZE,
-    WATCH_CLIENT_SECONDS,
-    WATCH_SECONDS,
-    InformedCluster,
-    KubeCluster,
-    list_watched,
-    listings,
-    load_configuration,
-)
-from .leader import Elector, elector_for
-from .outage import OutageFilter, announce_recovery
-from .reconcile import Outcome, Reconciler, WriteKind
-from .reflector import Reflector
+from . import __version__
+from .api.spec import GROUP, PLURAL, VERSION
+from .core.status import State
+from .runtime import metrics
+from .runtime.controller import Outcome, Reconciler, WriteKind
+from .runtime.informed import InformedCluster
+from .runtime.informer import Informer, Key, ObjectKey, Store
+from .runtime.leader import Elector, elector_for
+from .runtime.listing import LIST_PAGE_SIZE, list_watched, listings
+from .runtime.outage import OutageFilter, announce_recovery
+from .runtime.reflector import Reflector
+from .runtime.transport import WATCH_CLIENT_SECONDS, WATCH_SECONDS, load_configuration
+from .runtime.workqueue import WorkQueue
+from .runtime.writes import KubeCluster
 from .settings import OperatorSettings
-from .spec import GROUP, PLURAL, VERSION
-from .workqueue import WorkQueue
 
 log = logging.getLogger(__name__)
 
 registry = kopf.OperatorRegistry()
+metrics.export_states(state.value for state in State)
 
 
 @dataclass
@@ -175,7 +172,7 @@ def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
 async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
     runtime: Runtime = memo["runtime"]
     configure(settings)
-    api = load_configuration()
+    api = load_configuration(f"zenmodel-operator/{__version__}")
     leases = KubeCluster(api)  # its own connections: a renewal never queues behind the reconciles' writes
     runtime.elector = elector_for(runtime.settings.leader_election, leases, runtime.identity)
     fence = runtime.elector.writing if runtime.elector is not None else None

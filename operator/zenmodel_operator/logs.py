@@ -7,7 +7,7 @@ import logging
 from datetime import UTC, datetime
 from typing import Any
 
-from .outage import OutageFilter
+from .runtime.outage import OutageFilter
 
 
 class JsonFormatter(logging.Formatter):

@@ -7,8 +7,8 @@ import logging
 import kopf
 
 from .handlers import Runtime, registry
-from .leader import new_identity
 from .logs import configure_logging
+from .runtime.leader import new_identity
 from .settings import OperatorSettings
 
 log = logging.getLogger(__name__)

@@ -11,9 +11,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from zenmodel_operator.handlers import Runtime
-from zenmodel_operator.informer import Informer, Store, slim
+from zenmodel_operator.runtime.informer import Informer, Store, slim
+from zenmodel_operator.runtime.workqueue import WorkQueue
 from zenmodel_operator.settings import OperatorSettings
-from zenmodel_operator.workqueue import WorkQueue
 
 
 def parent(name: str, version: int, secret: str | None = "s3-creds", ns: str = "models") -> dict[str, Any]:

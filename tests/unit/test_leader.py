@@ -13,7 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from zenmodel_operator import cli, settings
-from zenmodel_operator.leader import (
+from zenmodel_operator.runtime.leader import (
     LeaseRecord,
     Move,
     Sighting,

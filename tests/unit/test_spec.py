@@ -7,7 +7,7 @@ import re
 import pytest
 from pydantic import ValidationError
 
-from zenmodel_operator.spec import (
+from zenmodel_operator.api.spec import (
     NAME_RULE,
     PROTOCOLS_BY_IMPLEMENTATION,
     Implementation,

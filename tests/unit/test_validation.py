@@ -8,10 +8,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from zenmodel_operator.crd import render_crd
-from zenmodel_operator.spec import PARAMETER_VALUE_CHECKS, ParameterType
-from zenmodel_operator.storage import MODEL_URI_CHECKS
-from zenmodel_operator.validation import first_failure, python_pattern
+from zenmodel_operator.api.crd import render_crd
+from zenmodel_operator.api.spec import PARAMETER_VALUE_CHECKS, ParameterType
+from zenmodel_operator.api.uris import MODEL_URI_CHECKS
+from zenmodel_operator.api.validation import first_failure, python_pattern
 
 SELDON_BOOLS = {"y", "yes", "t", "true", "on", "1", "n", "no", "f", "false", "off", "0"}  # strtobool's
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import aiohttp
 
-from .kube import ApiError
+from .transport import ApiError
 
 log = logging.getLogger(__name__)
 

@@ -14,11 +14,10 @@ import re
 from collections.abc import Mapping
 from dataclasses import replace
 
-from zenmodel_operator import labels
-from zenmodel_operator.conditions import Reason
-from zenmodel_operator.spec import Credentials
-from zenmodel_operator.storage import ModelLocation, Store
-
+from ...api.spec import Credentials
+from .. import labels
+from ..conditions import Reason
+from ..storage import ModelLocation, Store
 from . import azure, gcs, s3
 from .base import CredentialsError, Input, Options, SourceSecret, StoreRules, keys_text
 

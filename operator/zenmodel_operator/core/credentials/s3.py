@@ -5,9 +5,8 @@
 
 from __future__ import annotations
 
-from zenmodel_operator.spec import S3Options
-from zenmodel_operator.storage import RCLONE_BACKEND, Store
-
+from ...api.spec import S3Options
+from ..storage import RCLONE_BACKEND, Store
 from .base import Input, Method, Options, StoreRules
 
 AWS_ACCESS_KEY_ID = "AWS_ACCESS_KEY_ID"

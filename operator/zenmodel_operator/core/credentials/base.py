@@ -11,9 +11,9 @@ from dataclasses import dataclass, field
 
 from pydantic import BaseModel
 
-from zenmodel_operator.conditions import Reason
-from zenmodel_operator.spec import Credentials
-from zenmodel_operator.storage import ModelLocation
+from ...api.spec import Credentials
+from ..conditions import Reason
+from ..storage import ModelLocation
 
 Options = dict[str, str]
 """rclone options of one remote, lower-case option name -> value."""

@@ -7,7 +7,7 @@ import hashlib
 from collections.abc import Mapping
 from typing import Any
 
-from .spec import Protocol
+from ..api.spec import Protocol
 
 GROUP = "machinelearning.seldon.io"
 VERSION = "v1"

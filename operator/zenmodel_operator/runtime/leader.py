@@ -33,17 +33,33 @@ from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from enum import Enum
-from typing import Any
+from typing import Any, Protocol
 
 from . import metrics
-from .kube import ApiError, KubeCluster
-from .settings import LeaderElectionSettings
+from .transport import ApiError, Transport
 
 log = logging.getLogger(__name__)
 
 LEASE_API_VERSION = "coordination.k8s.io/v1"
 # EX_TEMPFAIL: the process exits so that its pod restarts as a standby.
 EXIT_LEASE_LOST = 75
+
+
+class LeaseTiming(Protocol):
+    """What the election reads of its settings (`settings.LeaderElectionSettings`), in seconds."""
+
+    @property
+    def enabled(self) -> bool: ...
+    @property
+    def namespace(self) -> str: ...
+    @property
+    def lease_id(self) -> str: ...
+    @property
+    def lease_duration(self) -> float: ...
+    @property
+    def renew_deadline(self) -> float: ...
+    @property
+    def retry_period(self) -> float: ...
 
 
 class LeaseLost(Exception):
@@ -173,7 +189,7 @@ def new_identity() -> str:
 class LeaseApi:
     """The Lease through the operator's own client; these requests are the only writes the fence allows."""
 
-    def __init__(self, cluster: KubeCluster, namespace: str, name: str) -> None:
+    def __init__(self, cluster: Transport, namespace: str, name: str) -> None:
         self.cluster = cluster
         self.namespace = namespace
         self.name = name
@@ -230,7 +246,7 @@ class Elector:
     def __init__(
         self,
         leases: LeaseApi,
-        settings: LeaderElectionSettings,
+        settings: LeaseTiming,
         *,
         identity: str | None = None,
         clock: Callable[[], float] = elapsed_clock,
@@ -391,7 +407,7 @@ class Elector:
                 return
 
 
-def elector_for(settings: LeaderElectionSettings, cluster: KubeCluster, identity: str) -> Elector | None:
+def elector_for(settings: LeaseTiming, cluster: Transport, identity: str) -> Elector | None:
     """The elector when leader election is on; None when this process is the only replica."""
     if not settings.enabled:
         metrics.LEADER.set(1)

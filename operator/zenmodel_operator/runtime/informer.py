@@ -25,10 +25,10 @@ from typing import Any
 
 import orjson
 
-from . import labels, seldon
-from .render import rclone_secret_name
-from .settings import OperatorSettings
-from .spec import API_VERSION, KIND
+from ..core import labels
+from ..core.kinds import PARENT, SECRET, SELDON_DEPLOYMENT, kind_of
+from ..core.plan import source_secret_name
+from ..core.render import rclone_secret_name
 
 Key = tuple[str, str]  # (namespace, name)
 ObjectKey = tuple[str, str, str]  # (store name, namespace, name)
@@ -69,18 +69,6 @@ def compact_json(obj: Mapping[str, Any]) -> bytes:
 def key_of(obj: Mapping[str, Any]) -> Key:
     meta = obj["metadata"]
     return str(meta.get("namespace") or ""), str(meta["name"])
-
-
-def secrets_label_selector(settings: OperatorSettings) -> str | None:
-    """Which Secrets are watched (and so may be read): opted-in ones and ours, unless told otherwise."""
-    return labels.CREDENTIALS_KEY if settings.require_credentials_label else None
-
-
-def source_secret_name(parent: Mapping[str, Any]) -> str | None:
-    """The referenced credentials Secret, read without validating the rest of the spec."""
-    ref = ((parent.get("spec") or {}).get("credentials") or {}).get("secretRef") or {}
-    name = ref.get("name")
-    return name if isinstance(name, str) and name else None
 
 
 class Store:
@@ -142,14 +130,8 @@ class Informer:
         self._written: dict[ObjectKey, int | None] = {}
 
     def store_for(self, obj: Mapping[str, Any]) -> Store:
-        identity = (obj.get("apiVersion"), obj.get("kind"))
-        if identity == (API_VERSION, KIND):
-            return self.parents
-        if identity == (seldon.API_VERSION, seldon.KIND):
-            return self.seldon_deployments
-        if identity == ("v1", "Secret"):
-            return self.secrets
-        raise ValueError(f"no store for {identity[0]}/{identity[1]}")
+        kind = kind_of(obj)
+        return {PARENT: self.parents, SELDON_DEPLOYMENT: self.seldon_deployments, SECRET: self.secrets}[kind]
 
     def mark_synced(self) -> list[Key]:
         """Every watched kind has been listed: the stores are whole. Returns every parent, once."""

@@ -21,7 +21,8 @@ import aiohttp
 import orjson
 
 from .informer import Key, Store, key_of, resource_version
-from .kube import ApiError, KubeCluster, Listing, error_message, list_pages
+from .listing import Listing, list_pages
+from .transport import ApiError, Transport, error_message
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +33,7 @@ OnEvent = Callable[[str, Mapping[str, Any]], None]  # ("ADDED" | "MODIFIED" | "D
 
 
 class Reflector:
-    def __init__(self, kube: KubeCluster, listing: Listing, store: Store, on_event: OnEvent) -> None:
+    def __init__(self, kube: Transport, listing: Listing, store: Store, on_event: OnEvent) -> None:
         self.kube = kube
         self.listing = listing
         self.store = store

@@ -9,10 +9,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from ..api.spec import API_VERSION, KIND, CanaryMode, Implementation, ZenModelDeploymentSpec
+from ..api.validation import kubelet_literal
 from . import labels, seldon
-from .spec import API_VERSION, KIND, CanaryMode, Implementation, ZenModelDeploymentSpec
 from .storage import ModelLocation, parse_model_uri
-from .validation import kubelet_literal
 
 # On the pod template, so a credentials rotation rolls the model pods (which read rclone's env once).
 CREDENTIALS_HASH_ANNOTATION = "zenml.io/credentials-hash"

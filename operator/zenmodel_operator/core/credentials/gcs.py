@@ -7,10 +7,9 @@ from __future__ import annotations
 
 import re
 
-from zenmodel_operator.conditions import Reason
-from zenmodel_operator.spec import GCSOptions
-from zenmodel_operator.storage import RCLONE_BACKEND, Store
-
+from ...api.spec import GCSOptions
+from ..conditions import Reason
+from ..storage import RCLONE_BACKEND, Store
 from .base import CredentialsError, Input, Method, Options, StoreRules, json_object, keys_text, one_line
 
 GCS_SERVICE_ACCOUNT_KEY = "gcloud-application-credentials.json"

@@ -21,7 +21,7 @@ from pydantic import (
     model_validator,
 )
 
-from .storage import AZURE_ACCOUNT_PATTERN, MODEL_URI_CHECKS
+from .uris import AZURE_ACCOUNT_PATTERN, MODEL_URI_CHECKS
 from .validation import (
     MAX_LABEL_KEY_LENGTH,
     Check,

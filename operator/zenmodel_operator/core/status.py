@@ -7,9 +7,9 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from ..api.spec import CanaryMode, ZenModelDeploymentSpec
 from . import seldon
 from .conditions import CREDENTIALS_READY, READY, SELDON_READY, Condition, Reason, merge_conditions
-from .spec import CanaryMode, ZenModelDeploymentSpec
 
 
 class State(StrEnum):

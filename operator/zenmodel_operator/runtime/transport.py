@@ -1,5 +1,6 @@
-"""The Kubernetes API, as the reconcile needs it: server-side apply under one field manager, and Events.
-Reads come from the informer's stores (`InformedCluster`), never from a GET.
+"""The transport to the Kubernetes API: configuration, authentication, TLS and proxy as the official
+client sets them up; one request, a watch's stream, a readiness probe. It imports nothing of the
+operator's, so anything that only talks to the API (the leader election) loads only this.
 
 The official client loads the configuration (in-cluster or kubeconfig) and authenticates each request
 (its default headers, and a bearer token its refresh hook keeps fresh); aiohttp carries the requests, on
@@ -14,37 +15,24 @@ whose text never carries a Secret's body.
 from __future__ import annotations
 
 import ssl
-import uuid
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 from urllib.parse import urlencode
 
 import aiohttp
 import orjson
-from kopf._cogs.structs.references import NamespaceName, match_namespace, select_specific_namespaces
 from kubernetes import client, config
 from kubernetes.client.rest import should_bypass_proxies
 from yarl import URL
 
-from . import __version__, seldon
-from .informer import Informer, Key, secrets_label_selector
-from .reconcile import AlreadyExists, ApplyRejected, Event, now_rfc3339
-from .settings import OperatorSettings
-from .spec import API_VERSION, KIND, PLURAL
-
-FIELD_MANAGER = "zenmodel-operator"
 REQUEST_TIMEOUT_SECONDS = 30
 PROBE_TIMEOUT_SECONDS = 2
 WATCH_SECONDS = 300  # the apiserver ends each watch request after this; it is then resumed
 WATCH_CLIENT_SECONDS = WATCH_SECONDS + 30  # our own cut-off for a watch the apiserver fails to end
 # Each worker has one request on its way at a time; more only queue for a connection, never deadlock.
 CONNECTION_LIMIT = 100
-COMPONENT = "zenmodel-operator"
-# Asks for an object's metadata alone: how the operator looks at a Secret it may not read.
-METADATA_ONLY = "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1"
 
 
 # The apiserver's answer (HTTP 500) to a server-side apply of a field the target's schema lacks, e.g. a
@@ -58,6 +46,10 @@ def rejects_the_object(status: int, method: str, message: str) -> bool:
     if method not in ("PATCH", "POST"):
         return False
     return status in (400, 422) or (method == "PATCH" and status == 500 and TYPED_PATCH_FAILURE in message)
+
+
+class ApplyRejected(Exception):
+    """The apiserver refused an object as invalid (4xx): retrying the same object cannot help."""
 
 
 class ApiError(Exception):
@@ -78,7 +70,7 @@ def error_message(status: int, path: str, raw: bytes) -> str:
     return str(payload.get("message", "")) if "/secrets" not in path else str(payload.get("reason", ""))
 
 
-def load_configuration() -> client.ApiClient:
+def load_configuration(user_agent: str) -> client.ApiClient:
     """The official client's configuration and authentication. It carries no request: it has no
     retries to configure (a starting apiserver's "503, Retry-After: 5" would otherwise be slept out inside
     the reconcile, holding its key while newer events wait; the work queue retries instead, and outage.py's
@@ -88,7 +80,7 @@ def load_configuration() -> client.ApiClient:
     except config.ConfigException:
         config.load_kube_config()  # type: ignore[no-untyped-call]
     api = client.ApiClient(client.Configuration.get_default_copy())
-    api.user_agent = f"zenmodel-operator/{__version__}"  # who wrote what, in the apiserver's audit log
+    api.user_agent = user_agent  # who wrote what, in the apiserver's audit log
     return api
 
 
@@ -133,26 +125,13 @@ def authenticated(
     return URL(url, encoded=True), prepared
 
 
-def _api_root(api_version: str) -> str:
+def api_root(api_version: str) -> str:
+    """The URL path under which the API group and version `api_version` is served."""
     return "/api/v1" if api_version == "v1" else f"/apis/{api_version}"
 
 
-_PLURALS = {
-    ("v1", "Secret"): "secrets",
-    (seldon.API_VERSION, seldon.KIND): seldon.PLURAL,
-    (API_VERSION, KIND): PLURAL,
-}
-
-
-def _path_of(obj: Mapping[str, Any]) -> str:
-    """The URL path of an object we write, from its apiVersion, kind, namespace and name."""
-    meta = obj["metadata"]
-    plural = _PLURALS[(obj["apiVersion"], obj["kind"])]
-    return f"{_api_root(obj['apiVersion'])}/namespaces/{meta['namespace']}/{plural}/{meta['name']}"
-
-
-class KubeCluster:
-    """The writes of `reconcile.Cluster` over the real API, awaited on the event loop (aiohttp).
+class Transport:
+    """Requests to the real API, awaited on the event loop (aiohttp).
 
     One connection pool (an `aiohttp.ClientSession`) per instance, opened on first use inside the running
     loop; `close()` it before the loop ends."""
@@ -288,227 +267,3 @@ class KubeCluster:
                         yield event
                     start = end + 1
                 del pending[:start]
-
-    async def apply(self, obj: Mapping[str, Any]) -> dict[str, Any]:
-        return await self._apply(_path_of(obj), obj)
-
-    async def create(self, obj: Mapping[str, Any]) -> dict[str, Any]:
-        """POST: unlike an apply, it fails if the name is taken (`AlreadyExists`), touching nothing."""
-        collection = _path_of(obj).rsplit("/", 1)[0]
-        try:
-            # Strict: a field the installed CRD lacks is refused, as server-side apply refuses it, rather
-            # than silently dropped.
-            query = [("fieldManager", FIELD_MANAGER), ("fieldValidation", "Strict")]
-            return await self.request("POST", collection, query=query, body=obj)
-        except ApiError as error:
-            if error.status == 409:
-                raise AlreadyExists(str(error)) from error
-            raise
-
-    async def read_metadata(self, obj: Mapping[str, Any]) -> dict[str, Any] | None:
-        """The metadata of the live object named like `obj`, as PartialObjectMetadata (so never a
-        Secret's data); None if there is none."""
-        try:
-            return await self.request("GET", _path_of(obj), accept=METADATA_ONLY)
-        except ApiError as error:
-            if error.status == 404:
-                return None
-            raise
-
-    async def remove_foreign_keys(self, patch: Mapping[str, Any]) -> dict[str, Any] | None:
-        """Applies a `drift.removal_patch`; None if the object changed since it was read (409), as its
-        watch event then brings the key back with the newer object."""
-        try:
-            return await self.request(
-                "PATCH",
-                _path_of(patch),
-                query=[("fieldManager", FIELD_MANAGER)],
-                body=patch,
-                content_type="application/merge-patch+json",
-            )
-        except ApiError as error:
-            if error.status == 409:
-                return None
-            raise
-
-    async def apply_status(self, parent: Mapping[str, Any], status: Mapping[str, Any]) -> dict[str, Any]:
-        meta = parent["metadata"]
-        body = {
-            "apiVersion": API_VERSION,
-            "kind": KIND,
-            # The uid: a parent deleted and re-created meanwhile never gets the old one's status.
-            "metadata": {"name": meta["name"], "namespace": meta["namespace"], "uid": meta["uid"]},
-            "status": dict(status),
-        }
-        return await self._apply(_path_of(body) + "/status", body)
-
-    async def _apply(self, path: str, body: Mapping[str, Any]) -> dict[str, Any]:
-        return await self.request(
-            "PATCH",
-            path,
-            query=[("fieldManager", FIELD_MANAGER), ("force", "true")],
-            body=body,
-            content_type="application/apply-patch+yaml",
-        )
-
-    async def post_event(self, parent: Mapping[str, Any], event: Event) -> None:
-        meta = parent["metadata"]
-        now = now_rfc3339()
-        body = {
-            "apiVersion": "v1",
-            "kind": "Event",
-            "metadata": {"name": f"{meta['name']}.{uuid.uuid4().hex[:16]}", "namespace": meta["namespace"]},
-            "involvedObject": {
-                "apiVersion": API_VERSION,
-                "kind": KIND,
-                "name": meta["name"],
-                "namespace": meta["namespace"],
-                "uid": meta.get("uid"),
-                "resourceVersion": meta.get("resourceVersion"),
-            },
-            "type": event.type,
-            "reason": event.reason,
-            "message": event.message[:1024],
-            "source": {"component": COMPONENT},
-            "reportingComponent": COMPONENT,
-            "reportingInstance": COMPONENT,
-            "action": "Reconcile",
-            "firstTimestamp": now,
-            "lastTimestamp": now,
-            "count": 1,
-        }
-        await self.request("POST", f"/api/v1/namespaces/{meta['namespace']}/events", body=body)
-
-
-class InformedCluster:
-    """`reconcile.Cluster`: reads from the informer's stores, writes through `KubeCluster` on the event
-    loop, and writes each answer through into the stores, so the next read is never older than our own
-    write."""
-
-    def __init__(self, informer: Informer, kube: KubeCluster) -> None:
-        self.informer = informer
-        self.kube = kube
-
-    def get_parent(self, namespace: str, name: str) -> Mapping[str, Any] | None:
-        return self.informer.parents.get(namespace, name)
-
-    def get_seldon_deployment(self, namespace: str, name: str) -> Mapping[str, Any] | None:
-        return self.informer.seldon_deployments.get(namespace, name)
-
-    def get_secret(self, namespace: str, name: str) -> Mapping[str, Any] | None:
-        return self.informer.secrets.get(namespace, name)
-
-    async def apply(self, obj: Mapping[str, Any]) -> Mapping[str, Any]:
-        live = await self.kube.apply(obj)
-        self.informer.wrote(live)
-        return live
-
-    async def create(self, obj: Mapping[str, Any]) -> Mapping[str, Any]:
-        live = await self.kube.create(obj)
-        self.informer.wrote(live)
-        return live
-
-    async def read_metadata(self, obj: Mapping[str, Any]) -> Mapping[str, Any] | None:
-        return await self.kube.read_metadata(obj)  # metadata alone: nothing for the stores
-
-    async def remove_foreign_keys(self, patch: Mapping[str, Any]) -> bool:
-        live = await self.kube.remove_foreign_keys(patch)
-        if live is None:
-            return False
-        self.informer.wrote(live)
-        return True
-
-    async def apply_status(self, parent: Mapping[str, Any], status: Mapping[str, Any]) -> Mapping[str, Any]:
-        try:
-            live = await self.kube.apply_status(parent, status)
-        except ApiError as error:
-            if error.status == 404:
-                # Deleted between our startup LIST and kopf's, so no watch event will say so.
-                self.informer.deleted(self.informer.parents, parent)
-            raise
-        self.informer.wrote(live)
-        return live
-
-    async def post_event(self, parent: Mapping[str, Any], event: Event) -> None:
-        await self.kube.post_event(parent, event)
-
-
-LIST_PAGE_SIZE = 250
-_LISTED = {  # informer store -> what it holds
-    "parents": (API_VERSION, PLURAL),
-    "seldondeployments": (seldon.API_VERSION, seldon.PLURAL),
-    "secrets": ("v1", "secrets"),
-}
-
-
-@dataclass(frozen=True)
-class Listing:
-    """One collection of a watched kind: its URL path, label selector, and the namespace patterns an item
-    must match (only when globs make the path cluster-wide)."""
-
-    api_version: str
-    path: str
-    selector: str | None
-    namespace: str | None  # the path's namespace; None when cluster-wide
-    globs: tuple[str, ...] = ()
-
-    def keeps(self, obj: Mapping[str, Any]) -> bool:
-        """Whether a listed or watched object belongs to the operator's namespaces."""
-        namespace = NamespaceName(obj["metadata"].get("namespace") or "")
-        return not self.globs or any(match_namespace(namespace, pattern) for pattern in self.globs)
-
-    def holds(self, key: Key) -> bool:
-        """Whether an object of this kind with `key` (namespace, name) would be in this collection."""
-        return self.namespace is None or key[0] == self.namespace
-
-
-def listings(store_name: str, settings: OperatorSettings) -> list[Listing]:
-    """The collections of one watched kind, as kopf watches it: the same namespaces (kopf's own pattern
-    matching), and for Secrets the same label selector."""
-    api_version, plural = _LISTED[store_name]
-    prefix = _api_root(api_version)
-    selector = secrets_label_selector(settings) if plural == "secrets" else None
-    patterns = settings.namespaces
-    exact = select_specific_namespaces(patterns)
-    if not patterns:
-        return [Listing(api_version, f"{prefix}/{plural}", selector, None)]
-    if len(exact) != len(patterns):  # globs need the cluster-wide list (and the chart's cluster scope)
-        return [Listing(api_version, f"{prefix}/{plural}", selector, None, tuple(patterns))]
-    return [
-        Listing(api_version, f"{prefix}/namespaces/{namespace}/{plural}", selector, namespace)
-        for namespace in sorted(exact)
-    ]
-
-
-async def list_pages(kube: KubeCluster, listing: Listing) -> AsyncIterator[tuple[list[dict[str, Any]], str]]:
-    """One collection, page by page (no more than a page is ever parsed at once), each page with the
-    list's resourceVersion, from which a watch resumes. Raises `ApiError` 404 if the kind is not served."""
-    token = ""
-    while True:
-        query = [("limit", str(LIST_PAGE_SIZE))]
-        query += [("labelSelector", listing.selector)] if listing.selector else []
-        query += [("continue", token)] if token else []
-        listed = await kube.request("GET", listing.path, query=query)
-        # A list's items of built-in kinds come without apiVersion and kind; a watch event's have them.
-        kind = str(listed.get("kind", "")).removesuffix("List")
-        metadata = listed.get("metadata") or {}
-        items = [
-            {"apiVersion": listing.api_version, "kind": kind, **item} for item in listed.get("items") or []
-        ]
-        yield [item for item in items if listing.keeps(item)], str(metadata.get("resourceVersion") or "")
-        token = str(metadata.get("continue") or "")
-        if not token:
-            return
-
-
-async def list_watched(
-    kube: KubeCluster, store_name: str, settings: OperatorSettings
-) -> AsyncIterator[list[dict[str, Any]]]:
-    """Every object of one watched kind, page by page. A kind not served (no CRD yet) lists empty."""
-    for listing in listings(store_name, settings):
-        try:
-            async for page, _ in list_pages(kube, listing):
-                yield page
-        except ApiError as error:
-            if error.status != 404:
-                raise

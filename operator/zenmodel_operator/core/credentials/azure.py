@@ -15,10 +15,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from urllib.parse import urlsplit
 
-from zenmodel_operator.conditions import Reason
-from zenmodel_operator.spec import AzureOptions, Credentials
-from zenmodel_operator.storage import RCLONE_BACKEND, ModelLocation, Store
-
+from ...api.spec import AzureOptions, Credentials
+from ..conditions import Reason
+from ..storage import RCLONE_BACKEND, ModelLocation, Store
 from .base import CredentialsError, Input, Method, Options, StoreRules, keys_text
 
 AZURE_STORAGE_ACCOUNT = "AZURE_STORAGE_ACCOUNT"
