@@ -18,7 +18,6 @@ import asyncio
 import gc
 import logging
 import time
-from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import partial
@@ -31,8 +30,9 @@ from .api.spec import GROUP, PLURAL, VERSION
 from .core.status import State
 from .runtime import metrics
 from .runtime.controller import Outcome, Reconciler, WriteKind
+from .runtime.echo import Key, ObjectKey
 from .runtime.informed import InformedCluster
-from .runtime.informer import Informer, Key, ObjectKey, Store
+from .runtime.informer import Informer, Store
 from .runtime.leader import Elector, elector_for
 from .runtime.listing import LIST_PAGE_SIZE, list_watched, listings
 from .runtime.outage import OutageFilter, announce_recovery
@@ -63,30 +63,24 @@ class Runtime:
     states: dict[Key, str] = field(default_factory=dict)
     # When a SeldonDeployment change first reached us, per parent, for the mirroring latency.
     seldon_changed_at: dict[Key, float] = field(default_factory=dict)
-    # Changes that arrived while their parent was being reconciled: each wakes it again afterwards,
-    # unless it turns out to be the echo of a write that reconcile made.
-    arrived_during: dict[Key, list[tuple[ObjectKey, int | None]]] = field(
-        default_factory=lambda: defaultdict(list)
-    )
 
     def wake(self, key: Key, source: ObjectKey | None = None, version: int | None = None) -> None:
         if self.queue is None or not self.informer.synced:
             return  # the first sync wakes every parent
         if source is not None and self.queue.is_processing(key):
-            self.arrived_during[key].append((source, version))
+            self.informer.echoes.arrived_during(key, source, version)  # judged when it ends: `settle`
             return
         self.queue.add(key)
 
     def settle(self, key: Key) -> None:
         """After a reconcile: wake the parent again for what changed meanwhile, but not for echoes."""
-        arrived = self.arrived_during.pop(key, ())
-        if self.queue is not None and any(not self.informer.is_own_write(*item) for item in arrived):
+        if self.informer.echoes.runs_again(key) and self.queue is not None:
             self.queue.add(key)
 
     def forget_parent(self, key: Key) -> None:
         metrics.count_state(self.states.pop(key, None), None)
         self.seldon_changed_at.pop(key, None)
-        self.arrived_during.pop(key, None)
+        self.informer.echoes.forget(key)
         if self.queue is not None:
             self.queue.forget(key)
 

@@ -6,7 +6,7 @@ The traps of any informer, and how each is met here:
   reconciled (`mark_synced`, see handlers); then every parent is reconciled once, against them.
 - A stale read after our own write: the apiserver's answer to each write is written through into its
   store, and a watch event never replaces a newer object with an older one.
-- Echoes of our own writes: an event carrying the resourceVersion we just wrote is no news.
+- Echoes of our own writes: an event carrying the resourceVersion we just wrote is no news (`echo`).
 - Deletions, and objects leaving a label selector (the watch reports both as DELETED): the object
   leaves its store and the parents that read it are woken, so their status says it is gone.
 - Deletions missed while a watch could not resume (410 Gone): the reflector lists again and reports
@@ -29,9 +29,7 @@ from ..core import labels
 from ..core.kinds import PARENT, SECRET, SELDON_DEPLOYMENT, kind_of
 from ..core.plan import source_secret_name
 from ..core.render import rclone_secret_name
-
-Key = tuple[str, str]  # (namespace, name)
-ObjectKey = tuple[str, str, str]  # (store name, namespace, name)
+from .echo import Echoes, Key, ObjectKey
 
 LAST_APPLIED_ANNOTATION = "kubectl.kubernetes.io/last-applied-configuration"
 
@@ -116,7 +114,7 @@ class Store:
 
 
 class Informer:
-    """The three stores the reconcile reads, the Secret -> parents index, and what we wrote last."""
+    """The three stores the reconcile reads, the Secret -> parents index, and our writes' echoes."""
 
     def __init__(self) -> None:
         self.parents = Store("parents")
@@ -126,8 +124,7 @@ class Informer:
         # (namespace, Secret name) -> names of the parents whose credentials.secretRef names it.
         self._referenced_by: dict[Key, set[str]] = defaultdict(set)
         self._source_of: dict[Key, str] = {}
-        # The resourceVersion of our last write to each object: its watch event is an echo, not news.
-        self._written: dict[ObjectKey, int | None] = {}
+        self.echoes = Echoes()
 
     def store_for(self, obj: Mapping[str, Any]) -> Store:
         kind = kind_of(obj)
@@ -144,13 +141,10 @@ class Informer:
         """Write-through of the apiserver's answer to one of our writes."""
         store = self.store_for(obj)
         namespace, name = key_of(obj)
-        self._written[(store.name, namespace, name)] = resource_version(obj)
+        self.echoes.wrote((store.name, namespace, name), resource_version(obj))
         store.put(obj)
         if store is self.parents:
             self._track(obj)
-
-    def is_own_write(self, source: ObjectKey, version: int | None) -> bool:
-        return version is not None and self._written.get(source) == version
 
     def changed(self, store: Store, obj: Mapping[str, Any]) -> list[tuple[Key, ObjectKey, int | None]]:
         """A watch reported `obj` added or modified. Returns the parents to wake, each with what woke it
@@ -161,7 +155,7 @@ class Informer:
         kept = store.put(obj)
         if store is self.parents:
             self._track(obj)
-        if not kept or self.is_own_write(source, version):
+        if not kept or self.echoes.is_echo(source, version):
             return []
         return [(parent, source, version) for parent in self._dependents(store, obj)]
 
@@ -169,7 +163,7 @@ class Informer:
         """A watch reported `obj` deleted, or gone from its label selector. Returns the parents to wake."""
         namespace, name = key_of(obj)
         store.remove(namespace, name)
-        self._written.pop((store.name, namespace, name), None)
+        self.echoes.gone((store.name, namespace, name))
         if store is self.parents:
             self._untrack((namespace, name))
             return []  # the garbage collector takes the children

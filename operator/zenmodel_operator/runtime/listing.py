@@ -9,7 +9,7 @@ from typing import Any, Protocol
 
 from ..core.kinds import PARENT, SECRET, SELDON_DEPLOYMENT, Kind
 from ..core.labels import CREDENTIALS_KEY
-from .informer import Key
+from .echo import Key
 from .namespaces import matches_any, specific_namespaces
 from .transport import ApiError, Transport, api_root
 

@@ -20,7 +20,8 @@ from typing import Any
 import aiohttp
 import orjson
 
-from .informer import Key, Store, key_of, resource_version
+from .echo import Key
+from .informer import Store, key_of, resource_version
 from .listing import Listing, list_pages
 from .transport import ApiError, Transport, error_message
 

@@ -43,6 +43,7 @@ class WorkQueue(Generic[K]):
         self._queue: asyncio.Queue[K] = asyncio.Queue()
         self._waiting: set[K] = set()
         self._processing: set[K] = set()
+        # Keys added while processed: each runs once more after (whether an event is news is `echo`'s).
         self._again: set[K] = set()
         self._failures: dict[K, int] = {}
         self._rechecks: dict[K, int] = {}
