@@ -43,9 +43,9 @@ from support.measures import cpu_seconds
 from support.objects import s3_secret, zmd
 from support.operator_process import OperatorProcess
 from zenmodel_operator.core import seldon
-from zenmodel_operator.core.clock import now_rfc3339
 from zenmodel_operator.core.plan import Snapshot, decode_source_secret, plan
 from zenmodel_operator.core.status import derive_status
+from zenmodel_operator.runtime.clock import now_rfc3339
 from zenmodel_operator.runtime.writes import KubeCluster
 from zenmodel_operator.settings import OperatorSettings
 

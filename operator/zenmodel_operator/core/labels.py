@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 import re
 
+from ..api.validation import LABEL_VALUE_PATTERN, python_pattern
+
 MANAGED_BY_KEY = "app.kubernetes.io/managed-by"
 MANAGED_BY = "zenmodel-operator"
 PART_OF_KEY = "zenml.io/deployment"  # the parent's name, on every child
@@ -22,7 +24,7 @@ PROVENANCE_KEYS = {
 
 MAX_VALUE_LENGTH = 63
 _INVALID = re.compile(r"[^A-Za-z0-9._-]+")
-_VALID = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?$")
+_VALID = python_pattern(LABEL_VALUE_PATTERN)
 
 
 def is_valid_label_value(value: str) -> bool:

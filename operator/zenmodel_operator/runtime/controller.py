@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Protocol
 
-from ..core.clock import now_rfc3339
 from ..core.plan import (
     Event,
     PlanSettings,
@@ -26,6 +25,7 @@ from ..core.plan import (
 )
 from ..core.render import ParentRef, is_controlled_by, rclone_secret_name
 from ..core.status import derive_status
+from .clock import now_rfc3339
 from .transport import ApplyRejected
 from .writes import AlreadyExists
 

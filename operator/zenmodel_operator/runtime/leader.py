@@ -36,6 +36,7 @@ from enum import Enum
 from typing import Any, Protocol
 
 from . import metrics
+from .clock import micro_time
 from .transport import ApiError, Transport
 
 log = logging.getLogger(__name__)
@@ -167,11 +168,6 @@ def wait_before_trying(sighting: Sighting | None, identity: str, now: float, ret
 def still_leading(renewed_at: float | None, now: float, renew_deadline: float) -> bool:
     """The fence: the Lease was renewed (counting from the start of that renew) within the deadline."""
     return renewed_at is not None and now - renewed_at < renew_deadline
-
-
-def micro_time(moment: datetime) -> str:
-    """A Kubernetes MicroTime."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def new_identity() -> str:

@@ -8,9 +8,9 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
-from ..core.clock import now_rfc3339
 from ..core.kinds import PARENT, kind_of
 from ..core.plan import Event
+from .clock import now_rfc3339
 from .transport import ApiError, Transport, api_root
 
 FIELD_MANAGER = "zenmodel-operator"
