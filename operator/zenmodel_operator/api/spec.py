@@ -1,15 +1,14 @@
 """The ZenModelDeployment API as pydantic models: the one source of truth for the CRD's schema.
 
 Every field carries a description (it becomes `kubectl explain` text). Cross-field rules are written once
-here, as CEL (`CEL_RULES`), and the same constraints are checked by pydantic validators, so `render`
-(offline) and the apiserver (at `kubectl apply` time) refuse the same objects.
+here (`CEL_RULES`), in `validation`'s framework, which gives the CRD their CEL and pydantic their Python,
+so `render` (offline) and the apiserver (at `kubectl apply` time) refuse the same objects.
 """
 
 from __future__ import annotations
 
-import re
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated
 
 from pydantic import (
     BaseModel,
@@ -21,15 +20,28 @@ from pydantic import (
     model_validator,
 )
 
-from .uris import AZURE_ACCOUNT_PATTERN, MODEL_URI_CHECKS
+from .uris import AZURE_ACCOUNT_PATTERN, MODEL_URI_CHECKS, URI_PREFIXES
 from .validation import (
+    KEY,
     MAX_LABEL_KEY_LENGTH,
     Check,
     Checked,
+    CrossFieldRule,
     Expr,
+    all_of,
+    any_of,
+    at_least,
+    at_most,
+    cross_field,
+    differs,
     dns_label,
     dns_subdomain,
-    first_failure,
+    equals,
+    every_key,
+    field,
+    fullmatches,
+    grouped,
+    has,
     image_reference,
     invalid,
     label_key,
@@ -37,7 +49,13 @@ from .validation import (
     lacks,
     matches,
     no_variable_reference,
+    not_,
+    one_of,
     plain_url,
+    same,
+    size_at_most,
+    starts_with,
+    url_host,
     validations,
 )
 
@@ -751,184 +769,159 @@ class ZenModelDeploymentSpec(_Model):
         return self
 
 
-class CrossFieldRule:
-    """A rule checked twice from one definition: as CEL by the apiserver, as Python by `render`."""
-
-    def __init__(self, field: str, cel: str, message: str, holds: Any) -> None:
-        self.field, self.cel, self.message, self.holds = field, cel, message, holds
-
-
-def _scheme(uri: str) -> str:
-    return uri.split("://", 1)[0]
-
-
 NODE_SELECTOR_KEY_CHECKS = label_key("nvidia.com/gpu.present")
-_KEY = Expr("k", lambda key: key)
 
-# Schemes whose URIs a canary may take for each main model URI: the same, so one rclone remote serves both.
-_URI_SCHEMES = ("s3://", "gs://", "az://", "https://", "pvc://")
-
-
-def _same_scheme(main: str, canary: str) -> bool:
-    return all(main.startswith(p) == canary.startswith(p) for p in _URI_SCHEMES)
-
-
-def _azure_account(uri: str) -> str:
-    """The host of an https:// blob URI, which names the storage account (as CEL reads it too)."""
-    return uri.split("/")[2]
+_IMPLEMENTATION = field("model.implementation")
+_PROTOCOL = field("model.protocol")
+_URI = field("model.uri")
+_CANARY_URI = field("canary.uri")
+_MIN_REPLICAS = field("autoscaling.minReplicas")
+_MAX_REPLICAS = field("autoscaling.maxReplicas")
 
 
-def _protocol_rule_cel() -> str:
-    clauses = [
-        f"(self.model.implementation == '{impl.value}' && "
-        f"self.model.protocol in [{', '.join(repr(p.value) for p in protocols)}])"
-        for impl, protocols in PROTOCOLS_BY_IMPLEMENTATION.items()
-    ]
-    # `protocol` has a schema default, so it is always set when the rule runs.
-    return " || ".join(clauses)
+def _credentials_only_for(store: str, *prefixes: str) -> Expr:
+    """credentials.<store> is set only for model URIs that begin with one of `prefixes`."""
+    return any_of(
+        not_(has("credentials")),
+        not_(has(f"credentials.{store}")),
+        *(starts_with(_URI, prefix) for prefix in prefixes),
+    )
 
 
 CEL_RULES: tuple[CrossFieldRule, ...] = (
-    CrossFieldRule(
+    cross_field(
         "spec.custom",
-        "self.model.implementation != 'CUSTOM' || has(self.custom)",
+        any_of(differs(_IMPLEMENTATION, Implementation.CUSTOM), has("custom")),
         "implementation CUSTOM needs custom.image",
-        lambda s: s.model.implementation != Implementation.CUSTOM or s.custom is not None,
     ),
-    CrossFieldRule(
+    cross_field(
         "spec.custom",
-        "self.model.implementation == 'CUSTOM' || !has(self.custom)",
+        any_of(equals(_IMPLEMENTATION, Implementation.CUSTOM), not_(has("custom"))),
         "custom is only allowed with implementation CUSTOM",
-        lambda s: s.model.implementation == Implementation.CUSTOM or s.custom is None,
     ),
-    CrossFieldRule(
+    cross_field(
         "spec.model.protocol",
-        _protocol_rule_cel(),
+        # `protocol` has a schema default, so it is always set when the rule runs.
+        any_of(
+            *(
+                grouped(all_of(equals(_IMPLEMENTATION, impl), one_of(_PROTOCOL, protocols)))
+                for impl, protocols in PROTOCOLS_BY_IMPLEMENTATION.items()
+            )
+        ),
         "the protocol must fit the implementation: "
         + "; ".join(
             f"{impl.value}: {', '.join(p.value for p in ps)}"
             for impl, ps in PROTOCOLS_BY_IMPLEMENTATION.items()
             if impl is not Implementation.CUSTOM
         ),
-        lambda s: s.model.protocol in PROTOCOLS_BY_IMPLEMENTATION[s.model.implementation],
     ),
-    CrossFieldRule(
+    cross_field(
         "spec.credentials",
-        "!self.model.uri.startsWith('pvc://') || !has(self.credentials)",
+        any_of(not_(starts_with(_URI, "pvc://")), not_(has("credentials"))),
         "pvc:// models need no credentials",
-        lambda s: _scheme(s.model.uri) != "pvc" or s.credentials is None,
     ),
-    CrossFieldRule(
+    cross_field(
         "spec.credentials.s3",
-        "!has(self.credentials) || !has(self.credentials.s3) || self.model.uri.startsWith('s3://')",
+        _credentials_only_for("s3", "s3://"),
         "credentials.s3 applies only to s3:// model URIs",
-        lambda s: s.credentials is None or s.credentials.s3 is None or _scheme(s.model.uri) == "s3",
     ),
-    CrossFieldRule(
+    cross_field(
         "spec.credentials.gcs",
-        "!has(self.credentials) || !has(self.credentials.gcs) || self.model.uri.startsWith('gs://')",
+        _credentials_only_for("gcs", "gs://"),
         "credentials.gcs applies only to gs:// model URIs",
-        lambda s: s.credentials is None or s.credentials.gcs is None or _scheme(s.model.uri) == "gs",
     ),
-    CrossFieldRule(
+    cross_field(
         "spec.credentials.azure",
-        "!has(self.credentials) || !has(self.credentials.azure) || self.model.uri.startsWith('az://') "
-        "|| self.model.uri.startsWith('https://')",
+        _credentials_only_for("azure", "az://", "https://"),
         "credentials.azure applies only to az:// and Azure Blob https:// model URIs",
-        lambda s: (
-            s.credentials is None or s.credentials.azure is None or _scheme(s.model.uri) in ("az", "https")
-        ),
     ),
-    CrossFieldRule(
+    cross_field(
         "spec.autoscaling.maxReplicas",
-        "!has(self.autoscaling) || self.autoscaling.minReplicas <= self.autoscaling.maxReplicas",
+        any_of(not_(has("autoscaling")), at_most(_MIN_REPLICAS, _MAX_REPLICAS)),
         "must be at least autoscaling.minReplicas",
-        lambda s: s.autoscaling is None or s.autoscaling.minReplicas <= s.autoscaling.maxReplicas,
     ),
-    CrossFieldRule(
+    cross_field(
         "spec.autoscaling",
-        "!has(self.autoscaling) || has(self.autoscaling.targetCPUUtilizationPercentage) "
-        "|| has(self.autoscaling.targetMemoryUtilizationPercentage)",
-        "needs targetCPUUtilizationPercentage or targetMemoryUtilizationPercentage",
-        lambda s: (
-            s.autoscaling is None
-            or s.autoscaling.targetCPUUtilizationPercentage is not None
-            or s.autoscaling.targetMemoryUtilizationPercentage is not None
+        any_of(
+            not_(has("autoscaling")),
+            has("autoscaling.targetCPUUtilizationPercentage"),
+            has("autoscaling.targetMemoryUtilizationPercentage"),
         ),
+        "needs targetCPUUtilizationPercentage or targetMemoryUtilizationPercentage",
     ),
-    CrossFieldRule(
+    cross_field(
         "spec.replicas",
-        "!has(self.autoscaling) || !has(self.replicas) || "
-        "(self.replicas >= self.autoscaling.minReplicas && self.replicas <= self.autoscaling.maxReplicas)",
+        any_of(
+            not_(has("autoscaling")),
+            not_(has("replicas")),
+            grouped(
+                all_of(at_least(field("replicas"), _MIN_REPLICAS), at_most(field("replicas"), _MAX_REPLICAS))
+            ),
+        ),
         "with autoscaling, replicas is the starting count and must lie within minReplicas..maxReplicas "
         "(or be left out)",
-        lambda s: (
-            s.autoscaling is None
-            or s.replicas is None
-            or s.autoscaling.minReplicas <= s.replicas <= s.autoscaling.maxReplicas
-        ),
     ),
-    CrossFieldRule(
+    cross_field(
         "spec.canary.uri",
-        "!has(self.canary) || ("
-        + " && ".join(
-            f"self.model.uri.startsWith('{p}') == self.canary.uri.startsWith('{p}')" for p in _URI_SCHEMES
-        )
-        + ")",
+        any_of(
+            not_(has("canary")),
+            # The same scheme as the main model's URI, so one rclone remote serves both.
+            grouped(all_of(*(same(starts_with(_URI, p), starts_with(_CANARY_URI, p)) for p in URI_PREFIXES))),
+        ),
         "must have model.uri's scheme: the canary reads its model with the same credentials",
-        lambda s: s.canary is None or _same_scheme(s.model.uri, s.canary.uri),
     ),
-    CrossFieldRule(
+    cross_field(
         "spec.canary.uri",
-        "!has(self.canary) || !self.model.uri.startsWith('https://') || !self.canary.uri.startsWith('https://') "
-        "|| self.canary.uri.split('/')[2] == self.model.uri.split('/')[2]",
+        any_of(
+            not_(has("canary")),
+            not_(starts_with(_URI, "https://")),
+            not_(starts_with(_CANARY_URI, "https://")),
+            # The host of an https:// blob URI names the storage account.
+            same(url_host(_CANARY_URI), url_host(_URI)),
+        ),
         "must name model.uri's Azure storage account: the canary reads its model with the same credentials",
-        lambda s: (
-            s.canary is None
-            or not (s.model.uri.startswith("https://") and s.canary.uri.startswith("https://"))
-            or _azure_account(s.canary.uri) == _azure_account(s.model.uri)
-        ),
     ),
-    CrossFieldRule(
+    cross_field(
         "spec.canary.trafficPercent",
-        "!has(self.canary) || self.canary.mode != 'split' || has(self.canary.trafficPercent)",
+        any_of(
+            not_(has("canary")), differs(field("canary.mode"), CanaryMode.SPLIT), has("canary.trafficPercent")
+        ),
         "a split canary needs trafficPercent (1..99)",
-        lambda s: (
-            s.canary is None or s.canary.mode is not CanaryMode.SPLIT or s.canary.trafficPercent is not None
-        ),
     ),
-    CrossFieldRule(
+    cross_field(
         "spec.canary.trafficPercent",
-        "!has(self.canary) || self.canary.mode != 'shadow' || !has(self.canary.trafficPercent)",
-        "a shadow takes no trafficPercent: it gets a copy of every request",
-        lambda s: (
-            s.canary is None or s.canary.mode is not CanaryMode.SHADOW or s.canary.trafficPercent is None
+        any_of(
+            not_(has("canary")),
+            differs(field("canary.mode"), CanaryMode.SHADOW),
+            not_(has("canary.trafficPercent")),
         ),
+        "a shadow takes no trafficPercent: it gets a copy of every request",
     ),
-    CrossFieldRule(
+    cross_field(
         "spec.scheduling.nodeSelector",
-        "!has(self.scheduling) || !has(self.scheduling.nodeSelector) || self.scheduling.nodeSelector.all(k, "
-        f"k.size() <= {MAX_LABEL_KEY_LENGTH} && "
-        + " && ".join(f"({check.holds.on(_KEY).cel})" for check in NODE_SELECTOR_KEY_CHECKS)
-        + ")",
+        any_of(
+            not_(has("scheduling")),
+            not_(has("scheduling.nodeSelector")),
+            every_key(
+                field("scheduling.nodeSelector"),
+                all_of(
+                    size_at_most(KEY, MAX_LABEL_KEY_LENGTH),
+                    *(grouped(check.holds.on(KEY)) for check in NODE_SELECTOR_KEY_CHECKS),
+                ),
+            ),
+        ),
         "keys must be label keys (an optional DNS subdomain and '/', then a name of at most 63 letters, "
         "digits, '-', '_' and '.'), e.g. nvidia.com/gpu.present",
-        lambda s: (
-            s.scheduling is None
-            or all(
-                len(key) <= MAX_LABEL_KEY_LENGTH and first_failure(NODE_SELECTOR_KEY_CHECKS, key) is None
-                for key in s.scheduling.nodeSelector
-            )
-        ),
     ),
 )
 
-# Rules on the whole object (metadata.name), enforced by the apiserver only: `render` checks them too.
-NAME_RULE = CrossFieldRule(
+# Rules on the whole object (metadata.name), enforced by the apiserver only: `render` checks them too, on
+# the name alone.
+_NAME = Expr("self.metadata.name", lambda name: name)
+NAME_RULE = cross_field(
     "metadata.name",
-    f"self.metadata.name.size() <= {MAX_NAME_LENGTH} && self.metadata.name.matches('{NAME_PATTERN}')",
+    all_of(size_at_most(_NAME, MAX_NAME_LENGTH), fullmatches(_NAME, NAME_PATTERN)),
     f"must be a DNS-1035 label of at most {MAX_NAME_LENGTH} characters (Seldon derives Service names from it)",
-    lambda name: len(name) <= MAX_NAME_LENGTH and re.fullmatch(NAME_PATTERN, name) is not None,
 )
 
 

@@ -23,6 +23,9 @@ from .validation import (
     size_between,
 )
 
+# The beginnings of the accepted model URIs; https:// only for Azure Blob Storage's.
+URI_PREFIXES = ("s3://", "gs://", "az://", "https://", "pvc://")
+_SCHEMES = "|".join(prefix.removesuffix("://") for prefix in URI_PREFIXES if prefix != "https://")
 AZURE_ACCOUNT_PATTERN = "[a-z0-9]{3,24}"
 _AZURE_BLOB_HOST = "[.]blob[.]core[.]windows[.]net"
 AZURE_HTTPS = re.compile(f"^https://(?P<account>{AZURE_ACCOUNT_PATTERN}){_AZURE_BLOB_HOST}/(?P<rest>.+)$")
@@ -97,7 +100,7 @@ MODEL_URI_CHECKS: tuple[Check, ...] = (
     printable_ascii("a model URI takes visible ASCII characters only: retype it without that character"),
     no_variable_reference("the storage initializer's arguments, beside the credentials"),
     matches(
-        f"^(s3|gs|az|pvc)://|{_AZURE_HTTPS_PREFIX}",
+        f"^({_SCHEMES})://|{_AZURE_HTTPS_PREFIX}",
         f"unsupported model URI: use {URI_FORMS}",
     ),
     lacks(

@@ -1,4 +1,4 @@
-"""String rules written once and checked twice: as CEL by the apiserver, as Python by the operator.
+"""Rules written once and checked twice: as CEL by the apiserver, as Python by the operator.
 
 A `Check` is one rule on a string with one readable message (the problem and the fix). `Checked(...)`
 attaches an ordered list of them to a pydantic string field: the CRD gets one `x-kubernetes-validations`
@@ -15,6 +15,11 @@ with `Field(max_length=...)`: the apiserver refuses a CEL rule whose cost it can
 checked string needs a maxLength (a unit test insists). A field whose value Seldon or Kubernetes puts
 into a container's args, command or env must also exclude `$(` (`no_variable_reference`) or be
 rendered through `kubelet_literal` (see the README's security notes).
+
+Rules across fields are `Check`s too, over the whole object: `field`, `has`, `starts_with`, `equals`
+and the other expressions below read it as CEL's `self.a.b` does (an unset field is None), and `any_of`,
+`all_of` and `not_` combine them, evaluating lazily in both languages so a `has` guards what follows it.
+`CrossFieldRule` gives such a check the field it reports on.
 """
 
 from __future__ import annotations
@@ -62,7 +67,7 @@ class Expr:
     """A value computed from the checked string, in both languages: CEL over `self`, and Python."""
 
     cel: str
-    python: Callable[[str], Any]
+    python: Callable[[Any], Any]
     constant: str | None = None  # the text of a literal, which needs no messageExpression
 
     def on(self, subject: Expr) -> Expr:
@@ -452,6 +457,130 @@ def image_reference(example: str) -> tuple[Check, ...]:
             ),
         ),
     )
+
+
+# --- rules across fields, over the whole object ------------------------------------------------------
+
+
+def _attribute(obj: Any, dotted: str) -> Any:
+    for name in dotted.split("."):
+        if obj is None:
+            return None
+        obj = getattr(obj, name)
+    return obj
+
+
+def field(dotted: str) -> Expr:
+    """`self.<dotted>`: a field of the object, None where it (or a field on its way) is unset."""
+    return Expr(f"self.{dotted}", lambda obj: _attribute(obj, dotted))
+
+
+def has(dotted: str) -> Expr:
+    return Expr(f"has(self.{dotted})", lambda obj: _attribute(obj, dotted) is not None)
+
+
+def not_(value: Expr) -> Expr:
+    """The negation of a call or `has` (no parentheses added: give it no operator expression)."""
+    return Expr(f"!{value.cel}", lambda obj: not value.python(obj))
+
+
+def any_of(*values: Expr) -> Expr:
+    return Expr(" || ".join(v.cel for v in values), lambda obj: any(v.python(obj) for v in values))
+
+
+def all_of(*values: Expr) -> Expr:
+    return Expr(" && ".join(v.cel for v in values), lambda obj: all(v.python(obj) for v in values))
+
+
+def grouped(value: Expr) -> Expr:
+    """`value` in parentheses, to combine it with other operators."""
+    return Expr(f"({value.cel})", value.python)
+
+
+def equals(value: Expr, text: str) -> Expr:
+    return Expr(f"{value.cel} == {cel_string(text)}", lambda obj: value.python(obj) == text)
+
+
+def differs(value: Expr, text: str) -> Expr:
+    return Expr(f"{value.cel} != {cel_string(text)}", lambda obj: value.python(obj) != text)
+
+
+def one_of(value: Expr, texts: Sequence[str]) -> Expr:
+    return Expr(
+        f"{value.cel} in [{', '.join(cel_string(t) for t in texts)}]", lambda obj: value.python(obj) in texts
+    )
+
+
+def same(left: Expr, right: Expr) -> Expr:
+    return Expr(f"{left.cel} == {right.cel}", lambda obj: left.python(obj) == right.python(obj))
+
+
+def at_most(left: Expr, right: Expr) -> Expr:
+    return Expr(f"{left.cel} <= {right.cel}", lambda obj: left.python(obj) <= right.python(obj))
+
+
+def at_least(left: Expr, right: Expr) -> Expr:
+    return Expr(f"{left.cel} >= {right.cel}", lambda obj: left.python(obj) >= right.python(obj))
+
+
+def size_at_most(value: Expr, limit: int) -> Expr:
+    return Expr(f"{value.cel}.size() <= {limit}", lambda obj: len(value.python(obj)) <= limit)
+
+
+def starts_with(value: Expr, prefix: str) -> Expr:
+    return Expr(
+        f"{value.cel}.startsWith({cel_string(prefix)})", lambda obj: value.python(obj).startswith(prefix)
+    )
+
+
+def fullmatches(value: Expr, pattern: str) -> Expr:
+    """`value` matches `pattern` (RE2 syntax, anchored by the pattern itself)."""
+    compiled = python_pattern(pattern)
+    return Expr(
+        f"{value.cel}.matches({cel_string(pattern)})",
+        lambda obj: compiled.search(value.python(obj)) is not None,
+    )
+
+
+def url_host(value: Expr) -> Expr:
+    """What follows `scheme://` up to the next '/' in the URL `value`."""
+    return Expr(f"{value.cel}.split('/')[2]", lambda obj: value.python(obj).split("/")[2])
+
+
+KEY = Expr("k", lambda key: key)
+"""The key, inside `every_key`'s condition."""
+
+
+def every_key(mapping: Expr, condition: Expr) -> Expr:
+    """`condition` (an expression over `KEY`) holds for every key of `mapping`."""
+    return Expr(
+        f"{mapping.cel}.all(k, {condition.cel})",
+        lambda obj: all(condition.python(k) for k in mapping.python(obj)),
+    )
+
+
+@dataclass(frozen=True)
+class CrossFieldRule:
+    """A rule on the whole object from one `Check`: CEL for the apiserver, Python for the operator, and the
+    field it reports on."""
+
+    field: str
+    check: Check
+
+    @property
+    def cel(self) -> str:
+        return self.check.holds.cel
+
+    @property
+    def message(self) -> str:
+        return self.check.message_for("")
+
+    def holds(self, obj: Any) -> bool:
+        return bool(self.check.holds.python(obj))
+
+
+def cross_field(field_name: str, holds: Expr, message: str) -> CrossFieldRule:
+    return CrossFieldRule(field_name, Check(holds, (literal(message),)))
 
 
 def field_path(location: Sequence[int | str]) -> str:
