@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from unit.test_status import NOW, conditions, make_spec, observe
-from zenmodel_operator.api.spec import ZenModelDeploymentStatus
+from zenmodel_operator.api.status import ZenModelDeploymentStatus
 from zenmodel_operator.core.seldon import predictor_deployment_names
 from zenmodel_operator.core.status import derive_status
 

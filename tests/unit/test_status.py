@@ -6,7 +6,8 @@ from typing import Any
 
 import pytest
 
-from zenmodel_operator.api.spec import ZenModelDeploymentSpec, ZenModelDeploymentStatus
+from zenmodel_operator.api.spec import ZenModelDeploymentSpec
+from zenmodel_operator.api.status import ZenModelDeploymentStatus
 from zenmodel_operator.core.conditions import Condition, merge_conditions
 from zenmodel_operator.core.status import CredentialsOutcome, Observation, derive_status, prediction_url
 

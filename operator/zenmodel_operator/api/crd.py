@@ -20,8 +20,8 @@ from .spec import (
     SINGULAR,
     VERSION,
     ZenModelDeploymentSpec,
-    ZenModelDeploymentStatus,
 )
+from .status import ZenModelDeploymentStatus
 
 # JSON-schema keywords that OpenAPI v3 structural schemas accept and we use.
 _KEPT = frozenset(

@@ -11,7 +11,6 @@ from enum import StrEnum
 from typing import Annotated
 
 from pydantic import (
-    BaseModel,
     ConfigDict,
     Field,
     JsonValue,
@@ -20,6 +19,8 @@ from pydantic import (
     model_validator,
 )
 
+from .model import ApiModel
+from .scheduling import Scheduling
 from .uris import AZURE_ACCOUNT_PATTERN, MODEL_URI_CHECKS, URI_PREFIXES
 from .validation import (
     KEY,
@@ -45,7 +46,6 @@ from .validation import (
     image_reference,
     invalid,
     label_key,
-    label_value,
     lacks,
     matches,
     no_variable_reference,
@@ -79,10 +79,6 @@ ENV_NAME_PATTERN = "^[-._a-zA-Z][-._a-zA-Z0-9]*$"
 # The keys of the generated rclone Secret (Seldon's storage initializer reads them): reserved to the operator,
 # so no model env var can pass for rclone configuration.
 RCLONE_ENV_PREFIX = "RCLONE_CONFIG_"
-
-
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True, use_enum_values=False)
 
 
 class Implementation(StrEnum):
@@ -168,7 +164,7 @@ def _parameter_value_rules() -> list[JsonValue]:
     return rules
 
 
-class Parameter(_Model):
+class Parameter(ApiModel):
     """A server parameter, passed to the Seldon model server in PREDICTIVE_UNIT_PARAMETERS."""
 
     model_config = ConfigDict(json_schema_extra={"x-kubernetes-validations": _parameter_value_rules()})
@@ -199,7 +195,7 @@ class Parameter(_Model):
         return value
 
 
-class ModelSpec(_Model):
+class ModelSpec(ApiModel):
     """The model to serve."""
 
     name: Annotated[str, Checked(*dns_label("iris"))] = Field(
@@ -228,7 +224,7 @@ class ModelSpec(_Model):
     )
 
 
-class ResourceRequirements(_Model):
+class ResourceRequirements(ApiModel):
     """Compute resources of the model container (not of Seldon's engine/executor)."""
 
     requests: dict[str, Annotated[str, QUANTITY, Field(max_length=64)]] = Field(
@@ -243,7 +239,7 @@ class ResourceRequirements(_Model):
     )
 
 
-class LocalObjectReference(_Model):
+class LocalObjectReference(ApiModel):
     """A reference to an object in the same namespace."""
 
     name: Annotated[str, Checked(*dns_subdomain("s3-creds"))] = Field(
@@ -253,7 +249,7 @@ class LocalObjectReference(_Model):
     )
 
 
-class S3Options(_Model):
+class S3Options(ApiModel):
     """Non-secret options of an S3 or S3-compatible store."""
 
     endpoint: Annotated[str, Checked(*plain_url("http://minio.minio:9000"))] | None = Field(
@@ -275,7 +271,7 @@ class S3Options(_Model):
     provider: S3Provider = Field(default=S3Provider.AWS, description="The S3 implementation rclone talks to.")
 
 
-class GCSOptions(_Model):
+class GCSOptions(ApiModel):
     """Non-secret options of a Google Cloud Storage bucket."""
 
     projectNumber: (
@@ -301,7 +297,7 @@ class GCSOptions(_Model):
     )
 
 
-class AzureOptions(_Model):
+class AzureOptions(ApiModel):
     """Non-secret options of an Azure Blob Storage container."""
 
     account: (
@@ -342,7 +338,7 @@ class AzureOptions(_Model):
     )
 
 
-class Credentials(_Model):
+class Credentials(ApiModel):
     """Where the model store's credentials come from, and the store's non-secret options."""
 
     secretRef: LocalObjectReference | None = Field(
@@ -358,7 +354,7 @@ class Credentials(_Model):
     azure: AzureOptions | None = Field(default=None, description="Options for az:// and blob https:// URIs.")
 
 
-class CustomServer(_Model):
+class CustomServer(ApiModel):
     """A custom model server image (implementation CUSTOM)."""
 
     image: Annotated[str, Checked(*image_reference("registry.example.com/team/iris:1.2"))] = Field(
@@ -389,7 +385,7 @@ class CustomServer(_Model):
     )
 
 
-class Ingress(_Model):
+class Ingress(ApiModel):
     """How clients outside the cluster reach the model."""
 
     baseURL: Annotated[str, Checked(*plain_url("http://ingress.example.com"))] | None = Field(
@@ -399,7 +395,7 @@ class Ingress(_Model):
     )
 
 
-class Provenance(_Model):
+class Provenance(ApiModel):
     """Where the model came from; becomes zenml.* labels on the SeldonDeployment."""
 
     pipelineName: str | None = Field(default=None, max_length=253, description="ZenML pipeline name.")
@@ -409,7 +405,7 @@ class Provenance(_Model):
     )
 
 
-class Autoscaling(_Model):
+class Autoscaling(ApiModel):
     """Horizontal autoscaling of the main predictor's model pods (Seldon's hpaSpec)."""
 
     minReplicas: int = Field(default=1, ge=1, le=1000, description="Fewest model server replicas.")
@@ -433,7 +429,7 @@ class CanaryMode(StrEnum):
     SHADOW = "shadow"
 
 
-class Canary(_Model):
+class Canary(ApiModel):
     """A second predictor beside the main one, serving another version of the same model."""
 
     uri: Annotated[str, Checked(*MODEL_URI_CHECKS)] = Field(
@@ -461,209 +457,7 @@ class Canary(_Model):
     )
 
 
-class TolerationOperator(StrEnum):
-    EXISTS = "Exists"
-    EQUAL = "Equal"
-
-
-class TaintEffect(StrEnum):
-    NO_SCHEDULE = "NoSchedule"
-    PREFER_NO_SCHEDULE = "PreferNoSchedule"
-    NO_EXECUTE = "NoExecute"
-
-
-class Toleration(_Model):
-    """A Kubernetes toleration, copied onto the model pods."""
-
-    key: Annotated[str, Checked(*label_key("nvidia.com/gpu"))] | None = Field(
-        default=None,
-        max_length=MAX_LABEL_KEY_LENGTH,
-        description="Taint key to tolerate, e.g. nvidia.com/gpu; empty with operator Exists tolerates every taint.",
-    )
-    operator: TolerationOperator | None = Field(
-        default=None, description="Exists or Equal (Kubernetes' default: Equal)."
-    )
-    value: Annotated[str, Checked(*label_value("present"))] | None = Field(
-        default=None,
-        max_length=63,
-        description="Taint value to match, with operator Equal.",
-    )
-    effect: TaintEffect | None = Field(
-        default=None, description="Taint effect to match; empty matches every effect."
-    )
-    tolerationSeconds: int | None = Field(
-        default=None,
-        ge=0,
-        description="With effect NoExecute: how long the pod stays bound after the taint appears.",
-    )
-
-
-class NodeSelectorOperator(StrEnum):
-    IN = "In"
-    NOT_IN = "NotIn"
-    EXISTS = "Exists"
-    DOES_NOT_EXIST = "DoesNotExist"
-    GT = "Gt"
-    LT = "Lt"
-
-
-class LabelSelectorOperator(StrEnum):
-    IN = "In"
-    NOT_IN = "NotIn"
-    EXISTS = "Exists"
-    DOES_NOT_EXIST = "DoesNotExist"
-
-
-_AFFINITY_LIST_LIMIT = 32
-_Values = Annotated[
-    list[Annotated[str, Field(max_length=316, description="A value.")]],
-    Field(max_length=_AFFINITY_LIST_LIMIT),
-]
-_LabelKey = Annotated[str, Field(max_length=MAX_LABEL_KEY_LENGTH, description="A label key.")]
-
-
-class NodeSelectorRequirement(_Model):
-    """A Kubernetes NodeSelectorRequirement: a node label or field compared with values."""
-
-    key: str = Field(min_length=1, max_length=MAX_LABEL_KEY_LENGTH, description="The label or field key.")
-    operator: NodeSelectorOperator = Field(description="In, NotIn, Exists, DoesNotExist, Gt or Lt.")
-    values: _Values = Field(
-        default_factory=list,
-        description="Values; one integer for Gt and Lt, none for Exists and DoesNotExist.",
-    )
-
-
-class NodeSelectorTerm(_Model):
-    """A Kubernetes NodeSelectorTerm: its requirements are ANDed."""
-
-    matchExpressions: list[NodeSelectorRequirement] = Field(
-        default_factory=list, max_length=_AFFINITY_LIST_LIMIT, description="Requirements on node labels."
-    )
-    matchFields: list[NodeSelectorRequirement] = Field(
-        default_factory=list, max_length=_AFFINITY_LIST_LIMIT, description="Requirements on node fields."
-    )
-
-
-class NodeSelector(_Model):
-    """A Kubernetes NodeSelector: its terms are ORed."""
-
-    nodeSelectorTerms: list[NodeSelectorTerm] = Field(
-        min_length=1, max_length=_AFFINITY_LIST_LIMIT, description="Terms, of which a node must match one."
-    )
-
-
-class PreferredSchedulingTerm(_Model):
-    """A Kubernetes PreferredSchedulingTerm: a weighted preference for some nodes."""
-
-    weight: int = Field(ge=1, le=100, description="Weight of the preference, 1..100.")
-    preference: NodeSelectorTerm = Field(description="The nodes preferred.")
-
-
-class NodeAffinity(_Model):
-    """A Kubernetes NodeAffinity."""
-
-    requiredDuringSchedulingIgnoredDuringExecution: NodeSelector | None = Field(
-        default=None, description="Nodes the pods must run on."
-    )
-    preferredDuringSchedulingIgnoredDuringExecution: list[PreferredSchedulingTerm] = Field(
-        default_factory=list, max_length=_AFFINITY_LIST_LIMIT, description="Nodes the pods prefer."
-    )
-
-
-class LabelSelectorRequirement(_Model):
-    """A Kubernetes LabelSelectorRequirement."""
-
-    key: str = Field(min_length=1, max_length=MAX_LABEL_KEY_LENGTH, description="The label key.")
-    operator: LabelSelectorOperator = Field(description="In, NotIn, Exists or DoesNotExist.")
-    values: _Values = Field(default_factory=list, description="Values; none for Exists and DoesNotExist.")
-
-
-class LabelSelector(_Model):
-    """A Kubernetes LabelSelector: matchLabels and matchExpressions, ANDed."""
-
-    matchLabels: dict[str, Annotated[str, Field(max_length=63)]] = Field(
-        default_factory=dict, max_length=_AFFINITY_LIST_LIMIT, description="Labels to match exactly."
-    )
-    matchExpressions: list[LabelSelectorRequirement] = Field(
-        default_factory=list, max_length=_AFFINITY_LIST_LIMIT, description="Requirements on labels."
-    )
-
-
-class PodAffinityTerm(_Model):
-    """A Kubernetes PodAffinityTerm: pods matched by labels, on nodes sharing a topology key."""
-
-    labelSelector: LabelSelector | None = Field(default=None, description="The pods to match.")
-    namespaceSelector: LabelSelector | None = Field(
-        default=None, description="Namespaces whose pods to match; empty: this namespace."
-    )
-    namespaces: list[Annotated[str, Field(max_length=63, description="A namespace.")]] = Field(
-        default_factory=list, max_length=_AFFINITY_LIST_LIMIT, description="Namespaces whose pods to match."
-    )
-    topologyKey: str = Field(
-        min_length=1,
-        max_length=MAX_LABEL_KEY_LENGTH,
-        description="Node label whose value defines co-location, e.g. kubernetes.io/hostname.",
-    )
-    matchLabelKeys: list[_LabelKey] = Field(
-        default_factory=list,
-        max_length=_AFFINITY_LIST_LIMIT,
-        description="Label keys whose values, taken from the incoming pod, are ANDed into labelSelector.",
-    )
-    mismatchLabelKeys: list[_LabelKey] = Field(
-        default_factory=list,
-        max_length=_AFFINITY_LIST_LIMIT,
-        description="Label keys whose values, taken from the incoming pod, must not match.",
-    )
-
-
-class WeightedPodAffinityTerm(_Model):
-    """A Kubernetes WeightedPodAffinityTerm."""
-
-    weight: int = Field(ge=1, le=100, description="Weight of the preference, 1..100.")
-    podAffinityTerm: PodAffinityTerm = Field(description="The term.")
-
-
-class PodAffinity(_Model):
-    """A Kubernetes PodAffinity (or PodAntiAffinity: the same shape)."""
-
-    requiredDuringSchedulingIgnoredDuringExecution: list[PodAffinityTerm] = Field(
-        default_factory=list, max_length=_AFFINITY_LIST_LIMIT, description="Terms the pods must satisfy."
-    )
-    preferredDuringSchedulingIgnoredDuringExecution: list[WeightedPodAffinityTerm] = Field(
-        default_factory=list, max_length=_AFFINITY_LIST_LIMIT, description="Terms the pods prefer to satisfy."
-    )
-
-
-class Affinity(_Model):
-    """A Kubernetes Affinity, typed as the core API (and Seldon's CRD) has it, so a mistake is refused at
-    apply time. Label keys and values inside it are left to Kubernetes to check."""
-
-    nodeAffinity: NodeAffinity | None = Field(
-        default=None, description="A Kubernetes NodeAffinity: the nodes the model pods run on."
-    )
-    podAffinity: PodAffinity | None = Field(default=None, description="Pods to run the model pods near.")
-    podAntiAffinity: PodAffinity | None = Field(
-        default=None, description="Pods to keep the model pods away from, e.g. each other."
-    )
-
-
-class Scheduling(_Model):
-    """Where the model pods of every predictor may run (e.g. GPU nodes)."""
-
-    nodeSelector: dict[str, Annotated[str, Checked(*label_value("true")), Field(max_length=63)]] = Field(
-        default_factory=dict,
-        max_length=32,
-        description='Node labels the model pods require, e.g. {nvidia.com/gpu.present: "true"}.',
-    )
-    tolerations: list[Toleration] = Field(
-        default_factory=list,
-        max_length=32,
-        description="Taints the model pods tolerate, e.g. [{key: nvidia.com/gpu, operator: Exists}].",
-    )
-    affinity: Affinity | None = Field(default=None, description="Node and pod affinity of the model pods.")
-
-
-class EnvVar(_Model):
+class EnvVar(ApiModel):
     """An environment variable of the model container (a plain value: no references to other objects)."""
 
     name: Annotated[
@@ -691,7 +485,7 @@ class EnvVar(_Model):
     )
 
 
-class ZenModelDeploymentSpec(_Model):
+class ZenModelDeploymentSpec(ApiModel):
     """A model served by Seldon Core."""
 
     model: ModelSpec = Field(description="The model to serve.")
@@ -923,58 +717,3 @@ NAME_RULE = cross_field(
     all_of(size_at_most(_NAME, MAX_NAME_LENGTH), fullmatches(_NAME, NAME_PATTERN)),
     f"must be a DNS-1035 label of at most {MAX_NAME_LENGTH} characters (Seldon derives Service names from it)",
 )
-
-
-class StatusCondition(_Model):
-    """A condition, per the Kubernetes API conventions."""
-
-    type: str = Field(description="CredentialsReady, SeldonDeploymentReady or Ready.")
-    status: str = Field(description="True, False or Unknown.")
-    reason: str = Field(description="Machine-readable reason for the condition's last transition, CamelCase.")
-    message: str = Field(description="Human-readable details.")
-    lastTransitionTime: str = Field(description="When the status last changed (RFC 3339).")
-    observedGeneration: int = Field(description="The .metadata.generation the condition was set from.")
-
-
-class CanaryStatus(_Model):
-    """The canary predictor, as Seldon Core runs it."""
-
-    uri: str = Field(description="The canary's model URI.")
-    mode: str = Field(description="split or shadow.")
-    trafficPercent: int | None = Field(
-        default=None, description="Share of requests the canary answers (split)."
-    )
-    traffic: str = Field(description="The canary's share, as `kubectl get` shows it: e.g. 10%, or shadow.")
-    replicas: int = Field(description="Desired canary replicas.")
-    availableReplicas: int = Field(description="Canary replicas available, from Seldon's Deployment status.")
-
-
-class ZenModelDeploymentStatus(_Model):
-    """What the operator observed, mirrored from Seldon Core."""
-
-    observedGeneration: int | None = Field(
-        default=None, description="The .metadata.generation last reconciled."
-    )
-    state: str | None = Field(
-        default=None,
-        description="Seldon's state, mirrored: Unknown, Creating, Available or Failed.",
-    )
-    predictionURL: str | None = Field(default=None, description="Prediction URL through Seldon's ingress.")
-    internalURL: str | None = Field(default=None, description="Prediction URL inside the cluster.")
-    replicas: int | None = Field(
-        default=None,
-        description="Desired replicas of the main predictor (with autoscaling, the autoscaler's count).",
-    )
-    availableReplicas: int | None = Field(
-        default=None, description="Replicas of the main predictor available (a canary's are under canary)."
-    )
-    seldonDeploymentName: str | None = Field(default=None, description="Name of the owned SeldonDeployment.")
-    credentialsSecretName: str | None = Field(
-        default=None, description="Name of the generated rclone Secret."
-    )
-    canary: CanaryStatus | None = Field(default=None, description="The canary predictor, if any.")
-    conditions: list[StatusCondition] = Field(
-        default_factory=list,
-        description="CredentialsReady, SeldonDeploymentReady and Ready.",
-        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},
-    )

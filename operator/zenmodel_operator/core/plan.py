@@ -12,7 +12,8 @@ from typing import Any, Protocol
 
 from pydantic import ValidationError
 
-from ..api.spec import ZenModelDeploymentSpec, ZenModelDeploymentStatus
+from ..api.spec import ZenModelDeploymentSpec
+from ..api.status import ZenModelDeploymentStatus
 from . import credentials as creds
 from .conditions import CREDENTIALS_READY, READY, SELDON_READY, Reason, find
 from .drift import removal_patch
