@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from . import seldon
+
 CREDENTIALS_READY = "CredentialsReady"
 SELDON_READY = "SeldonDeploymentReady"
 READY = "Ready"
@@ -28,10 +30,10 @@ class Reason(StrEnum):
     INVALID_CREDENTIALS = "InvalidCredentials"
     PROVIDER_MISMATCH = "ProviderMismatch"
     SECRET_CONFLICT = "SecretConflict"  # noqa: S105
-    # SeldonDeploymentReady (Available, Creating and Failed mirror Seldon's own states)
-    AVAILABLE = "Available"
-    CREATING = "Creating"
-    FAILED = "Failed"
+    # SeldonDeploymentReady (Available, Creating and Failed are Seldon's own states, mirrored)
+    AVAILABLE = seldon.AVAILABLE
+    CREATING = seldon.CREATING
+    FAILED = seldon.FAILED
     UNKNOWN = "Unknown"
     CONFLICT = "SeldonDeploymentConflict"
     APPLY_FAILED = "ApplyFailed"

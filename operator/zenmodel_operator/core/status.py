@@ -13,10 +13,12 @@ from .conditions import CREDENTIALS_READY, READY, SELDON_READY, Condition, Reaso
 
 
 class State(StrEnum):
+    """status.state: Seldon's own state, mirrored, or Unknown before there is one."""
+
     UNKNOWN = "Unknown"
-    CREATING = "Creating"
-    AVAILABLE = "Available"
-    FAILED = "Failed"
+    CREATING = seldon.CREATING
+    AVAILABLE = seldon.AVAILABLE
+    FAILED = seldon.FAILED
 
 
 def prediction_url(
