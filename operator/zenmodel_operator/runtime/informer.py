@@ -3,7 +3,7 @@ reconcile reads without a GET.
 
 The traps of any informer, and how each is met here:
 - A partial list at startup: the stores are primed by a whole LIST of each kind before anything is
-  reconciled (`mark_synced`, see handlers); then every parent is reconciled once, against them.
+  reconciled (`mark_synced`, see `wiring.start`); then every parent is reconciled once, against them.
 - A stale read after our own write: the apiserver's answer to each write is written through into its
   store, and a watch event never replaces a newer object with an older one.
 - Echoes of our own writes: an event carrying the resourceVersion we just wrote is no news (`echo`).
