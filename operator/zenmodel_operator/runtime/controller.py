@@ -26,6 +26,7 @@ from ..core.plan import (
 from ..core.render import ParentRef, is_controlled_by, rclone_secret_name
 from ..core.status import derive_status
 from .clock import now_rfc3339
+from .leader import LeaseLost
 from .transport import ApplyRejected
 from .writes import AlreadyExists, Stale
 
@@ -205,6 +206,8 @@ class Reconciler:
         for event in events_for(previous, status, created_seldon=created):
             try:
                 await self.cluster.post_event(snapshot.parent, event)
+            except LeaseLost:
+                raise  # not this Event's failure: the process stops writing altogether
             except Exception:
                 # Events are best effort (as client-go's recorder): the state they announce is in the
                 # status already, and failing here would retry a reconcile that has nothing left to do.
