@@ -9,8 +9,9 @@
 Prints: convergence of `--objects` new parents (operator / bare client) in `--rounds` rounds whose order
 alternates, and their median ratio, with the CPU each side and the apiserver and etcd used meanwhile (on a
 small machine convergence is bound by CPU, all of it shared); GETs and reconciles per object (GETs counted
-by the apiserver's own `apiserver_request_total`); the restart over the converged objects (time to a
-drained queue, writes, GETs); status propagation p50/p99 against the poll loop; and the operator's RSS at
+by the apiserver's own `apiserver_request_total`, as are the applies it refused with 409: the cost of
+writing conditionally); the restart over the converged objects (time to a drained queue, writes, GETs);
+status propagation p50/p99 against the poll loop; and the operator's RSS at
 `--objects` (grown, and after the restart) and at `--scale-objects`, with the slope.
 Figures, not pass/fail: the goals are printed beside them.
 """
@@ -96,8 +97,11 @@ class Api:
         async with self.session.get(self.server + "/metrics") as response:
             return await response.text()
 
-    async def requests(self, verbs: set[str], resources: set[tuple[str, str]]) -> int:
-        """Requests the apiserver counted with one of `verbs` on one of (resource, subresource)."""
+    async def requests(
+        self, verbs: set[str], resources: set[tuple[str, str]], codes: set[str] | None = None
+    ) -> int:
+        """Requests the apiserver counted with one of `verbs` on one of (resource, subresource), and
+        answered with one of `codes` (any, if None)."""
         total = 0.0
         for family in text_string_to_metric_families(await self.metrics()):
             for sample in family.samples:
@@ -106,6 +110,7 @@ class Api:
                     sample.name == "apiserver_request_total"
                     and labels.get("verb") in verbs
                     and (labels.get("resource"), labels.get("subresource", "")) in resources
+                    and (codes is None or labels.get("code") in codes)
                 ):
                     total += sample.value
         return int(total)
@@ -115,6 +120,10 @@ class Api:
 
     async def writes(self) -> int:
         return await self.requests(WRITE_VERBS, OPERATOR_WRITES)
+
+    async def refused_applies(self) -> int:
+        """Applies and patches of our kinds answered 409: their precondition (uid, resourceVersion) failed."""
+        return await self.requests({"APPLY", "PATCH"}, OPERATOR_WRITES, {"409"})
 
 
 class Watcher:
@@ -530,14 +539,16 @@ async def run(
                     if side == "bare":
                         measured[side] = await bare_round(api, cluster, namespace, objects)
                         continue
-                    gets_before, reconciles_before = (
+                    gets_before, refused_before, reconciles_before = (
                         await api.gets(),
+                        await api.refused_applies(),
                         operator.metric_sum("zenmodel_reconcile_total"),
                     )
                     measured[side] = await operator_round(api, cluster, operator, namespace, objects)
                     wanted = partial(operator.drained, reconciles_before + objects)
                     await wait_until(wanted, 120, "the operator never drained")
                     gets = await api.gets() - gets_before
+                    refused = await api.refused_applies() - refused_before
                     reconciles = operator.metric_sum("zenmodel_reconcile_total") - reconciles_before
                     if r == 0:
                         rss_grown = operator.rss_mib()
@@ -547,7 +558,8 @@ async def run(
                     f"round {r + 1} of {rounds}, {objects} new objects each ({' then '.join(sides)}): bare client "
                     f"{bare.seconds:.1f} s, operator {op.seconds:.1f} s = {ratios[-1]:.2f}x\n"
                     f"  GETs per object {gets / objects:.2f}, reconciles per object {reconciles / objects:.2f} "
-                    f"(goal <= 1 each: {verdict(gets <= objects and reconciles <= objects)})\n"
+                    f"(goal <= 1 each: {verdict(gets <= objects and reconciles <= objects)}); applies refused "
+                    f"(409, the object changed since it was read): {refused}\n"
                     f"  CPU seconds (2 cores: {2 * bare.seconds:.0f} and {2 * op.seconds:.0f} available): bare "
                     f"client {bare.client_cpu:.1f} + apiserver and etcd {bare.control_plane_cpu:.1f}; operator "
                     f"{op.client_cpu:.1f} + apiserver and etcd {op.control_plane_cpu:.1f} (operator / bare "
@@ -577,7 +589,7 @@ async def run(
                 f"{verdict(restart_s <= 5 and writes == 0 and gets == 0)})",
                 flush=True,
             )
-            mirrors_before = mirrored_within(operator, 0.1)
+            mirrors_before, refused_before = mirrored_within(operator, 0.1), await api.refused_applies()
             operator_ms, poll_ms = await propagation(api, "op-0", names("op", 0, min(100, objects)))
             mirrors = [
                 after - before
@@ -589,7 +601,7 @@ async def run(
                 f"(goal p99 <= 100 ms: {verdict(percentile(operator_ms, 0.99) <= 100)}); 1 s poll loop p50 "
                 f"{statistics.median(poll_ms):.0f} ms, p99 {percentile(poll_ms, 0.99):.0f} ms\n"
                 f"  inside the operator (event in to status written): {mirrors[1]:.0f} of {mirrors[0]:.0f} "
-                "within 100 ms",
+                f"within 100 ms; applies refused (409): {await api.refused_applies() - refused_before}",
                 flush=True,
             )
             rss_settled = operator.rss_mib()

@@ -26,7 +26,7 @@ from .runtime.controller import Outcome, Reconciler, WriteKind
 from .runtime.echo import Key, ObjectKey
 from .runtime.informed import InformedCluster
 from .runtime.informer import Informer, Store
-from .runtime.leader import Elector, elector_for
+from .runtime.leader import Elector, LeaseLost, elector_for
 from .runtime.listing import list_watched, listings
 from .runtime.outage import OutageFilter, announce_recovery
 from .runtime.reflector import Reflector
@@ -105,6 +105,11 @@ async def start(runtime: Runtime, outages: OutageFilter | None) -> None:
         with metrics.RECONCILE_SECONDS.time():
             try:
                 outcome = await reconciler.reconcile(*key)
+            except LeaseLost:
+                # The fence refused a write: not this object's failure to retry, but the end of leading.
+                assert runtime.elector is not None
+                runtime.elector.give_up()
+                return
             except Exception:
                 metrics.RECONCILES.labels(result="error").inc()
                 runtime.settle(key)  # news that arrived meanwhile is worth trying now, not after the backoff

@@ -5,6 +5,7 @@ repository's CRDs and Seldon Core's SeldonDeployment CRD installed."""
 from __future__ import annotations
 
 import statistics
+from collections import Counter
 from collections.abc import Iterator
 
 import pytest
@@ -18,6 +19,9 @@ from support.operator_process import OperatorProcess
 RSS_KIB: dict[str, int] = {}
 MEASURED_PARTS = ("seldon-manager", "kwok", "kube-scheduler")
 ARGOCD_PARTS = ("argocd-application-controller", "argocd-repo-server", "redis")
+# The operator's write requests in the session, by verb and answer, from the audit log.
+OPERATOR_WRITES: Counter[tuple[str, int]] = Counter()
+OPERATOR_USER_AGENT = "zenmodel-operator/"
 
 
 @pytest.fixture(scope="session")
@@ -28,6 +32,13 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
         yield local
     finally:
         RSS_KIB.update({part: local.rss_kib(part) for part in MEASURED_PARTS if local.running})
+        OPERATOR_WRITES.update(
+            (event["verb"], event["responseStatus"]["code"])
+            for event in local.audit_events()
+            if event.get("userAgent", "").startswith(OPERATOR_USER_AGENT)
+            and event["verb"] in ("create", "update", "patch")
+            and event["objectRef"].get("resource") != "leases"
+        )
         local.stop()
 
 
@@ -88,6 +99,14 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         seconds = SECONDS_TO_COLLECT
         terminalreporter.write_line(
             f"delete -> garbage collected (ours and Seldon's): max {max(seconds):.2f}s over {len(seconds)}"
+        )
+    if OPERATOR_WRITES:
+        writes = OPERATOR_WRITES
+        terminalreporter.write_line(
+            f"operator writes (Leases aside): {sum(writes.values())}; answered 409: "
+            f"{writes['patch', 409]} of {sum(n for (verb, _), n in writes.items() if verb == 'patch')} patches "
+            f"(a precondition: the object changed since it was read), {writes['create', 409]} of "
+            f"{sum(n for (verb, _), n in writes.items() if verb == 'create')} creates (the name was taken)"
         )
     if RSS_KIB:
         parts = ", ".join(f"{part} {kib / 1024:.0f} MiB" for part, kib in RSS_KIB.items())

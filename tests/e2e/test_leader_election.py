@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import signal
 import subprocess
 import time
@@ -20,6 +21,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 import pytest
 from kubernetes import client, config
@@ -36,6 +38,7 @@ from support.election import (
     writes_by,
 )
 from support.helmchart import helm_env, installed_release
+from support.holdingproxy import HoldingProxy
 from support.localcluster import LocalCluster
 from support.objects import (
     SELDON_SKIPS,
@@ -388,12 +391,12 @@ def start(
     cluster: LocalCluster,
     release: Release,
     processes: list[OperatorProcess],
-    account: int,
+    kubeconfig: Path,
     log: Path,
     namespaces: str,
 ) -> OperatorProcess:
     process = OperatorProcess(
-        {**cluster.env(), "KUBECONFIG": str(release.kubeconfigs[account])},
+        {**cluster.env(), "KUBECONFIG": str(kubeconfig)},
         log,
         "--namespaces",
         namespaces,
@@ -419,11 +422,17 @@ def start_leader_and_standby(
     processes: list[OperatorProcess],
     tmp_path: Path,
     leader_namespaces: str,
+    leader_kubeconfig: Path | None = None,
 ) -> tuple[OperatorProcess, OperatorProcess]:
-    leader = start(cluster, release, processes, 0, tmp_path / "leader.log", leader_namespaces)
+    """The first process (the first kubeconfig's, unless `leader_kubeconfig` is given) leads; the second
+    stands by."""
+    leader_kubeconfig = leader_kubeconfig or release.kubeconfigs[0]
+    leader = start(cluster, release, processes, leader_kubeconfig, tmp_path / "leader.log", leader_namespaces)
     # The previous test's holder may still hold the Lease until it expires.
     wait_for(lambda: leading(leader), LEASE + TIMEOUT, "the first operator never became the leader")
-    standby = start(cluster, release, processes, 1, tmp_path / "standby.log", release.models)
+    standby = start(
+        cluster, release, processes, release.kubeconfigs[1], tmp_path / "standby.log", release.models
+    )
     return leader, standby
 
 
@@ -553,6 +562,112 @@ def test_a_leader_frozen_past_its_lease_never_writes_again(
         cluster, release.operator_namespace, release.lease, since, set(release.credentials)
     )
     assert {w.holder for w in history if w.at >= frozen_at} == {identity_of(standby)}
+
+
+@pytest.fixture
+def proxy(cluster: LocalCluster) -> Iterator[HoldingProxy]:
+    """Requested before `processes`, so that it outlives the operators that talk through it."""
+    holding = HoldingProxy(cluster).start()
+    yield holding
+    holding.stop()
+
+
+def stopped(pid: int) -> bool:
+    """Whether the process has taken its SIGSTOP (state T in /proc)."""
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    return stat.rpartition(")")[2].split()[0] == "T"
+
+
+def test_a_write_held_past_the_lease_is_refused_and_the_resumed_leader_stops_in_one_line(
+    cluster: LocalCluster,
+    release: Release,
+    proxy: HoldingProxy,
+    processes: list[OperatorProcess],
+    tmp_path: Path,
+) -> None:
+    """The leader reaches the apiserver through a proxy that holds its status write of one object: the
+    write has passed the leader's fence when the process is frozen (SIGSTOP), as if frozen between the
+    check and the send. The proxy holds its next Lease renewal too, so the freeze also catches the elector
+    mid-renewal, and other objects change meanwhile, so the resumed process has work queued: the worst
+    moment to resume. The standby takes the Lease over and writes that status; only then does the held
+    write go on to the apiserver, which must refuse it. Resumed (SIGCONT), the process says in one line
+    that it lost the leadership, writes nothing more, and exits 75."""
+    leader, standby = start_leader_and_standby(
+        cluster,
+        release,
+        processes,
+        tmp_path,
+        release.models,
+        proxy.kubeconfig_through(release.kubeconfigs[0], tmp_path / "through-proxy.kubeconfig"),
+    )
+    since = audit_now()
+    leader_user, standby_user = release.credentials
+    name = f"held-{os.getpid()}"
+    busy = [f"busy-{os.getpid()}-{i}" for i in range(3)]
+    converge(cluster, release.models, name)
+    apply(cluster, *(zmd(other, release.models) for other in busy))
+    for other in busy:
+        wait_state(cluster, release.models, other, "Creating")
+    wait_for(lambda: (metric(standby, "zenmodel_workqueue_depth") or 0) >= 4, TIMEOUT, "standby is cold")
+
+    collection = f"/apis/zenml.io/v1alpha1/namespaces/{release.models}/zenmodeldeployments"
+    status_write = proxy.hold("PATCH", re.escape(f"{collection}/{name}/status"))
+    replicas = '{"spec":{"replicas":3}}'
+    cluster.kubectl("patch", "zmd", name, "-n", release.models, "--type=merge", "-p", replicas)
+    wait_for(lambda: status_write.arrived_at is not None, TIMEOUT, "the leader never wrote the status")
+    lease = f"/apis/coordination.k8s.io/v1/namespaces/{release.operator_namespace}/leases/{release.lease}"
+    renewal = proxy.hold("GET", re.escape(lease))
+    wait_for(lambda: renewal.arrived_at is not None, TIMEOUT, "the leader never renewed")
+    assert leader.proc is not None
+    os.kill(leader.proc.pid, signal.SIGSTOP)
+    wait_for(partial(stopped, leader.proc.pid), TIMEOUT, "the leader never stopped")
+    logged_before_resuming = leader.log_path.stat().st_size
+    for other in busy:
+        cluster.kubectl("patch", "zmd", other, "-n", release.models, "--type=merge", "-p", replicas)
+
+    wait_for(lambda: leading(standby), LEASE + RETRY + TIMEOUT, "the standby never took over")
+
+    def observed_the_change(model: str) -> bool:
+        return status_of(cluster, release.models, model).get("observedGeneration") == 2
+
+    for changed in (name, *busy):
+        wait_for(partial(observed_the_change, changed), TIMEOUT, f"the new leader never converged {changed}")
+    (takeover, *_) = [
+        e
+        for e in writes_by(cluster, standby_user, since)
+        if is_lease(e) and e["responseStatus"]["code"] == 200
+    ]
+    lost_at = takeover["stageTimestamp"]  # from here on the frozen process no longer holds the Lease
+    proxy.release(status_write)
+    wait_for(lambda: status_write.answer is not None, TIMEOUT, "the held write was never answered")
+
+    def held_write_audited() -> list[dict[str, Any]]:
+        return [
+            e
+            for e in writes_by(cluster, leader_user, lost_at)
+            if e["objectRef"].get("subresource") == "status" and e["objectRef"].get("name") == name
+        ]
+
+    wait_for(lambda: bool(held_write_audited()), TIMEOUT, "the held write is not in the audit log")
+    accepted = [e for e in writes_by(cluster, leader_user, lost_at) if e["responseStatus"]["code"] < 300]
+    assert accepted == [], (
+        f"the apiserver accepted writes of the old leader after it lost the Lease: {accepted}"
+    )
+    assert [e["responseStatus"]["code"] for e in held_write_audited()] == [409]
+
+    resumed_at = audit_now()
+    os.kill(leader.proc.pid, signal.SIGCONT)
+    try:
+        code = leader.proc.wait(TIMEOUT)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"the resumed leader kept running:\n{leader.log()[-3000:]}")
+    resumed = leader.log_path.read_bytes()[logged_before_resuming:].decode(errors="replace")
+    assert len(resumed.splitlines()) == 1 and "lost the leadership" in resumed, (
+        f"the resumed leader logged more than the one line:\n{resumed[-6000:]}"
+    )
+    assert code == EXIT_LEASE_LOST
+    assert writes_by(cluster, leader_user, resumed_at) == [], "the resumed leader wrote"
+    assert all(map(observed_the_change, (name, *busy))), "the new leader's status was overwritten"
 
 
 def test_sharded_releases_elect_apart_and_never_touch_each_others_objects(

@@ -337,6 +337,65 @@ def test_a_foreign_secret_of_the_rclone_secrets_name_is_left_alone(
     assert "foo" not in ours["data"]
 
 
+def test_children_the_garbage_collector_missed_are_reported_with_what_to_delete(
+    cluster: LocalCluster, namespace_without_seldon: str
+) -> None:
+    """After an apiserver restart the garbage collector can miss a parent deleted and created again under
+    the same name (kubernetes/kubernetes#109748): the earlier parent's children stay, with our labels and
+    field manager, controlled by a uid that no longer exists. Built here for real, with the controller
+    manager (and so the collector) stopped. They are not the current parent's: the operator never adopts,
+    writes or deletes them, and says what happened and exactly what to delete."""
+    namespace = namespace_without_seldon
+    apply(cluster, s3_secret(namespace), zmd("m", namespace))
+    wait_state(cluster, namespace, "m", "Creating")
+    earlier = must_get(cluster, "zmd", namespace, "m")["metadata"]["uid"]
+    children = (("seldondeployment", "m"), ("secret", "m-rclone"))
+    cluster.stop_controller_manager()
+    try:
+        cluster.kubectl("delete", "zmd", "m", "-n", namespace)
+        apply(cluster, zmd("m", namespace))
+        before = {kind: must_get(cluster, kind, namespace, name)["metadata"] for kind, name in children}
+        assert {meta["ownerReferences"][0]["uid"] for meta in before.values()} == {earlier}
+
+        def reported() -> bool:
+            parent = get(cluster, "zmd", namespace, "m")
+            return (
+                condition(parent, "CredentialsReady").get("reason"),
+                condition(parent, "Ready").get("reason"),
+            ) == (
+                "SecretConflict",
+                "SecretConflict",
+            ) and condition(parent, "SeldonDeploymentReady").get("reason") == "SeldonDeploymentConflict"
+
+        wait_for(reported, TIMEOUT, "the earlier parent's children were not reported")
+        parent = must_get(cluster, "zmd", namespace, "m")
+        for type_, command in (
+            ("CredentialsReady", f"kubectl delete secret m-rclone -n {namespace}"),
+            ("SeldonDeploymentReady", f"kubectl delete seldondeployment m -n {namespace}"),
+        ):
+            message = condition(parent, type_)["message"]
+            assert earlier in message and "garbage collector" in message and command in message, message
+        warnings = {
+            e["reason"]: e["message"] for e in events(cluster, namespace, "m") if e["type"] == "Warning"
+        }
+        assert earlier in warnings["SecretConflict"] and earlier in warnings["SeldonDeploymentConflict"]
+        for kind, name in children:  # not adopted, not written
+            after = must_get(cluster, kind, namespace, name)["metadata"]
+            assert after["resourceVersion"] == before[kind]["resourceVersion"], f"{kind} {name} was written"
+
+        # Deleted as the message says, they are made again for the current parent.
+        for kind, name in children:
+            cluster.kubectl("delete", kind, name, "-n", namespace)
+        wait_state(cluster, namespace, "m", "Creating")
+        current = must_get(cluster, "zmd", namespace, "m")["metadata"]["uid"]
+        for kind, name in children:
+            assert (
+                must_get(cluster, kind, namespace, name)["metadata"]["ownerReferences"][0]["uid"] == current
+            )
+    finally:
+        cluster.start_controller_manager()
+
+
 @pytest.mark.parametrize(
     ("change", "message"),
     [

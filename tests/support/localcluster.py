@@ -193,6 +193,7 @@ class LocalCluster:
         self.timings: dict[str, float] = {}
         self._processes: list[_Process] = []
         self._server: str | None = None
+        self._controller_manager_port = 0
         self._lock = threading.Lock()
 
     # ----------------------------------------------------------------- public API
@@ -419,19 +420,36 @@ class LocalCluster:
     def start_apiserver(self, timeout: float = 60.0) -> float:
         """Starts the stopped API server again, same binary, port and flags; returns the monotonic time at
         which its /readyz first answered ok."""
-        with self._lock:
-            old = self._apiserver()
-            if old.alive():
-                raise ClusterError("the API server is already running")
-            binary, *args = old.popen.args  # type: ignore[misc]
-            new = self._spawn(Path(str(binary)).name, *(str(arg) for arg in args))
-            # Same place in the start order, so `stop` still stops it after its clients, before etcd.
-            self._processes.remove(new)
-            self._processes[self._processes.index(old)] = new
+        new = self._respawn("kube-apiserver")
         port = int(self.server.rsplit(":", 1)[1])
         ctx = self._client_tls_context("admin")
         self._wait(new, time.monotonic() + timeout, lambda: _https_ok(port, "/readyz", ctx))
         return time.monotonic()
+
+    def stop_controller_manager(self, grace: float = 10.0) -> None:
+        """Stops kube-controller-manager, and with it the garbage collector: what a test builds meanwhile
+        stays as the collector would have missed it. The API server and the rest stay up."""
+        self._part("kube-controller-manager").stop(grace)
+
+    def start_controller_manager(self, timeout: float = 60.0) -> None:
+        """Starts the stopped controller manager again, same flags; returns once its /healthz is ok."""
+        new = self._respawn("kube-controller-manager")
+        port = self._controller_manager_port
+        ctx = ssl.create_default_context(cafile=str(self.pki / "ca.crt"))
+        self._wait(new, time.monotonic() + timeout, lambda: _https_ok(port, "/healthz", ctx))
+
+    def _respawn(self, name: str) -> _Process:
+        """Starts the stopped part `name` again, same binary and flags, in its place in the start order (so
+        `stop` still stops it after its clients)."""
+        with self._lock:
+            old = self._part(name)
+            if old.alive():
+                raise ClusterError(f"{name} is already running")
+            binary, *args = old.popen.args  # type: ignore[misc]
+            new = self._spawn(Path(str(binary)).name, *(str(arg) for arg in args))
+            self._processes.remove(new)
+            self._processes[self._processes.index(old)] = new
+        return new
 
     def restart_apiserver(self, down_for: float = 0.0) -> float:
         """Stops the API server, keeps it down ``down_for`` seconds (the outage being simulated), starts
@@ -486,10 +504,13 @@ class LocalCluster:
             conn.close()
 
     def _apiserver(self) -> _Process:
+        return self._part("kube-apiserver")
+
+    def _part(self, name: str) -> _Process:
         for process in self._processes:
-            if process.name == "kube-apiserver":
+            if process.name == name:
                 return process
-        raise ClusterError("the cluster has no API server; start it first")
+        raise ClusterError(f"the cluster has no {name}; start it first")
 
     # ----------------------------------------------------------------- startup
 
@@ -500,6 +521,7 @@ class LocalCluster:
         for sub in ("pki", "logs", "kube-cache"):
             (self.workdir / sub).mkdir(parents=True, exist_ok=True)
         etcd_port, peer_port, api_port, kcm_port = _free_ports(4)
+        self._controller_manager_port = kcm_port
         self._server = f"https://127.0.0.1:{api_port}"
 
         self._make_pki()
@@ -846,6 +868,12 @@ class LocalCluster:
             "-extfile", "openssl.cnf", "-extensions", extensions, "-out", f"{name}.crt",
         )  # fmt: skip
         (self.pki / f"{name}.key").chmod(0o600)
+
+    def issue_server_certificate(self, name: str) -> tuple[Path, Path]:
+        """A loopback server certificate (127.0.0.1, localhost) from the cluster's CA, for a test's own TLS
+        server that clients of this cluster trust, e.g. a proxy in front of the API server: its cert and key."""
+        self._issue_certificate(name, f"/CN={name}", "loopback_server_ext")
+        return self.pki / f"{name}.crt", self.pki / f"{name}.key"
 
     def _client_tls_context(self, name: str) -> ssl.SSLContext:
         ctx = ssl.create_default_context(cafile=str(self.pki / "ca.crt"))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import re
 import time
 from datetime import UTC, datetime, timedelta
@@ -11,10 +12,14 @@ from pathlib import Path
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from kubernetes import client
 
 from zenmodel_operator import cli, settings
 from zenmodel_operator.runtime.clock import micro_time
 from zenmodel_operator.runtime.leader import (
+    Elector,
+    LeaseApi,
+    LeaseLost,
     LeaseRecord,
     Move,
     Sighting,
@@ -28,6 +33,7 @@ from zenmodel_operator.runtime.leader import (
     still_leading,
     wait_before_trying,
 )
+from zenmodel_operator.runtime.transport import Transport
 
 ME, OTHER = "pod-a_1", "pod-b_2"
 NOW = "2026-01-01T00:00:00.000000Z"
@@ -160,6 +166,25 @@ def test_the_leaders_fence_closes_before_a_standby_may_take_over(
     seen = Sighting(record(OTHER, duration=lease_seconds), renew_started + seen_after + standby_offset)
     standby_may_take = decide(seen, ME, now + standby_offset) is Move.TAKE
     assert not (leader_may_write and standby_may_take)
+
+
+def test_losing_the_lease_is_said_in_one_line_whoever_notices_first(caplog: pytest.LogCaptureFixture) -> None:
+    """The renewal and every worker whose write the fence refused may all notice; one line says it."""
+    lost: list[str] = []
+    unreachable = Transport(client.ApiClient(client.Configuration(host="https://127.0.0.1:9")))
+    timing = settings.LeaderElectionSettings(True, "ops", "lease", 3.0, 2.0, 0.5)
+    elector = Elector(
+        LeaseApi(unreachable, "ops", "lease"), timing, identity=ME, on_lost=lambda: lost.append(ME)
+    )
+    with caplog.at_level(logging.INFO):
+        for _ in range(3):
+            elector.give_up()
+    assert lost == [ME]
+    assert [record.getMessage() for record in caplog.records] == [
+        "lost the leadership of Lease ops/lease (not renewed within 2s, or taken over); exiting"
+    ]
+    with pytest.raises(LeaseLost):
+        elector.check()
 
 
 @pytest.mark.skipif(not hasattr(time, "CLOCK_BOOTTIME"), reason="CLOCK_BOOTTIME is Linux's")

@@ -88,6 +88,30 @@ def test_a_foreign_seldon_deployment_is_never_touched() -> None:
     assert result.conflict
 
 
+def test_children_of_an_earlier_parent_of_the_same_name_are_reported_with_what_to_delete() -> None:
+    """What a garbage collector that missed a delete and re-create leaves (kubernetes/kubernetes#109748):
+    our children, controlled by an earlier parent of this name."""
+    earlier = copy.deepcopy(PARENT)
+    earlier["metadata"]["uid"] = "uid-0"
+    left = plan(Snapshot(earlier, None, None, SOURCE), SETTINGS)
+    assert left.secret is not None and left.seldon is not None
+    result = plan(Snapshot(PARENT, as_live(left.seldon), as_live(left.secret), SOURCE), SETTINGS)
+    assert result.secret is None and result.seldon is None
+    assert result.credentials is not None and not result.credentials.ok
+    for message, command in (
+        (result.credentials.message, "kubectl delete secret iris-rclone -n models"),
+        (result.conflict, "kubectl delete seldondeployment iris -n models"),
+    ):
+        assert message is not None and "uid-0" in message and "garbage collector" in message
+        assert command in message
+    # A stranger's object naming the same parent, without our label, is only not ours.
+    stranger = as_live(left.seldon)
+    del stranger["metadata"]["labels"]["app.kubernetes.io/managed-by"]
+    result = plan(Snapshot(PARENT, stranger, None, SOURCE), SETTINGS)
+    assert result.conflict is not None and "uid-0" not in result.conflict
+    assert "not owned by this ZenModelDeployment" in result.conflict
+
+
 def test_bad_credentials_keep_the_last_good_deployment() -> None:
     first = plan(Snapshot(PARENT, None, None, SOURCE), SETTINGS)
     assert first.secret is not None and first.seldon is not None

@@ -12,7 +12,7 @@ from typing import Any
 from zenmodel_operator.core.plan import Event
 from zenmodel_operator.runtime.controller import Outcome, Reconciler, Write, WriteKind
 from zenmodel_operator.runtime.transport import ApplyRejected
-from zenmodel_operator.runtime.writes import AlreadyExists
+from zenmodel_operator.runtime.writes import AlreadyExists, Stale
 from zenmodel_operator.settings import OperatorSettings
 
 SETTINGS = OperatorSettings(ingress_base_url="http://ingress.example.com")
@@ -27,6 +27,7 @@ class FakeCluster:
         self.writes: list[str] = []
         self.events: list[Event] = []
         self.reject: set[str] = set()  # kinds whose apply the "apiserver" refuses
+        self.changed_meanwhile: set[str] = set()  # kinds another writer changes just before our apply
         self._versions = itertools.count(1)
 
     def put(self, obj: dict[str, Any]) -> dict[str, Any]:
@@ -70,21 +71,30 @@ class FakeCluster:
         live = self.objects.get(self.key(obj))
         return None if live is None else {"metadata": copy.deepcopy(live["metadata"])}
 
+    def check_preconditions(self, obj: Mapping[str, Any], meta: Mapping[str, Any]) -> dict[str, Any]:
+        """The live object `meta` names, if its uid and resourceVersion are still those; else `Stale`."""
+        if obj["kind"] in self.changed_meanwhile:
+            self.put(self.objects[self.key(obj)])  # a new resourceVersion
+        existing = self.objects[self.key(obj)]
+        for field in ("uid", "resourceVersion"):
+            if meta[field] != existing["metadata"][field]:
+                raise Stale(f"PATCH {obj['kind']}: HTTP 409: the object has been modified")
+        return existing
+
     async def apply(self, obj: Mapping[str, Any]) -> Mapping[str, Any]:
-        """Server-side apply onto an existing object, with the uid precondition the reconcile sets."""
+        """Server-side apply onto an existing object, with the preconditions the reconcile sets."""
         if obj["kind"] in self.reject:
             raise ApplyRejected(f"PATCH {obj['kind']}: HTTP 422: invalid")
-        existing = self.objects[self.key(obj)]
-        assert obj["metadata"]["uid"] == existing["metadata"]["uid"], "applied onto another object"
+        existing = self.check_preconditions(obj, obj["metadata"])
         self.writes.append(str(obj["kind"]))
         return self.put({**existing, **copy.deepcopy(dict(obj))})
 
-    async def remove_foreign_keys(self, patch: Mapping[str, Any]) -> bool:
+    async def remove_foreign_keys(self, patch: Mapping[str, Any]) -> Mapping[str, Any] | None:
         """A JSON merge patch (null removes) with the apiserver's resourceVersion precondition."""
         meta = patch["metadata"]
         live = self.objects[(patch["kind"], meta["namespace"], meta["name"])]
         if live["metadata"]["resourceVersion"] != meta["resourceVersion"]:
-            return False
+            return None
         self.writes.append(f"removal from {patch['kind']}")
         patched = copy.deepcopy(live)
         for field in ("data", "spec"):
@@ -94,13 +104,11 @@ class FakeCluster:
         for field in ("labels", "annotations"):
             for key in meta.get(field) or {}:
                 patched["metadata"][field].pop(key)
-        self.put(patched)
-        return True
+        return self.put(patched)
 
     async def apply_status(self, parent: Mapping[str, Any], status: Mapping[str, Any]) -> Mapping[str, Any]:
+        live = self.check_preconditions(parent, parent["metadata"])
         self.writes.append("status")
-        meta = parent["metadata"]
-        live = self.objects[("ZenModelDeployment", meta["namespace"], meta["name"])]
         return self.put({**live, "status": copy.deepcopy(dict(status))})
 
     async def post_event(self, parent: Mapping[str, Any], event: Event) -> None:
@@ -242,6 +250,42 @@ def test_a_key_someone_added_to_the_rclone_secret_is_removed_once() -> None:
     assert restored is not None and restored["data"] == secret["data"]
     again = reconcile(cluster)
     assert again is not None and again.writes == ()
+
+
+def test_a_removal_and_an_apply_of_one_child_chain_their_preconditions() -> None:
+    """The apply names the version the removal wrote, not the one read before it: no 409 of our own."""
+    cluster = converged_cluster()
+    secret = cluster.get_secret("models", "iris-rclone")
+    assert secret is not None
+    edited = {"RCLONE_CONFIG_S3_REGION": base64.b64encode(b"us-east-1").decode(), "EXTRA": "eA=="}
+    cluster.put({**secret, "data": {**secret["data"], **edited}})
+    outcome = reconcile(cluster)
+    assert outcome is not None
+    assert outcome.writes == (Write(WriteKind.FOREIGN_KEYS_REMOVED), Write(WriteKind.SECRET))
+    restored = cluster.get_secret("models", "iris-rclone")
+    assert restored is not None and restored["data"] == secret["data"]
+
+
+def test_a_write_refused_as_stale_is_no_failure_and_nothing_planned_after_it_is_written() -> None:
+    """Another writer (say, a new leader) changed the object after the stores read it: the apiserver
+    refuses the write, and the reconcile stops quietly, to run again from the newer state."""
+    cluster = converged_cluster()
+    parent = cluster.get_parent("models", "iris")
+    assert parent is not None
+    cluster.put({**parent, "spec": {**parent["spec"], "replicas": 3}})
+    cluster.changed_meanwhile.add("SeldonDeployment")
+    outcome = reconcile(cluster)
+    assert outcome == Outcome(writes=(), state=None, credentials_reason=None, recheck=True)
+    assert (cluster.writes, cluster.events) == ([], [])
+    cluster.changed_meanwhile = {"ZenModelDeployment"}  # now the parent, after the child's write
+    outcome = reconcile(cluster)
+    assert outcome == Outcome(
+        writes=(Write(WriteKind.SELDON_DEPLOYMENT),), state=None, credentials_reason=None, recheck=True
+    )
+    assert cluster.writes == ["SeldonDeployment"]
+    cluster.changed_meanwhile.clear()
+    outcome = reconcile(cluster)
+    assert outcome is not None and outcome.writes == (Write(WriteKind.STATUS),) and not outcome.recheck
 
 
 def test_a_secret_that_leaves_the_watch_is_reported_and_stays_reported_once_deleted() -> None:

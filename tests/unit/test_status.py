@@ -42,7 +42,7 @@ def observe(seldon_status: dict[str, Any] | None, **changes: Any) -> Observation
         "spec_error": None,
         "credentials": CredentialsOutcome(True, "CredentialsRendered", "ok", "iris-rclone"),
         "seldon": seldon,
-        "conflict": False,
+        "conflict": None,
         "apply_error": None,
         "default_base_url": "http://ingress.example.com",
     }
@@ -118,9 +118,11 @@ def test_failed_carries_seldons_description() -> None:
 
 
 def test_conflict_is_reported_and_not_mirrored() -> None:
-    status = derive_status(observe({"state": "Available"}, conflict=True), {}, NOW)
+    message = "a SeldonDeployment named iris exists and is not owned by this ZenModelDeployment"
+    status = derive_status(observe({"state": "Available"}, conflict=message), {}, NOW)
     assert status["state"] == "Failed"
     assert conditions(status)["Ready"] == ("False", "SeldonDeploymentConflict")
+    assert status["conditions"][1]["message"] == message
     assert "seldonDeploymentName" not in status
     assert status["availableReplicas"] == 0
 

@@ -19,13 +19,14 @@ from .conditions import CREDENTIALS_READY, READY, SELDON_READY, Reason, find
 from .drift import removal_patch
 from .render import (
     ParentRef,
+    earlier_parent_uid,
     is_controlled_by,
     is_subset,
     rclone_secret_name,
     render_rclone_secret,
     render_seldon_deployment,
 )
-from .status import CredentialsOutcome, Observation, not_owned_message
+from .status import CredentialsOutcome, Observation, left_behind_message, not_owned_message
 from .storage import InvalidModelURI, ModelLocation, parse_model_uri
 
 
@@ -69,7 +70,7 @@ class Plan:
     spec: ZenModelDeploymentSpec | None  # None: the spec did not validate
     spec_error: str | None
     credentials: CredentialsOutcome | None
-    conflict: bool  # a SeldonDeployment of the parent's name that we do not own
+    conflict: str | None  # why a SeldonDeployment of the parent's name is not ours; None: no conflict
     secret: dict[str, Any] | None  # to apply; None: nothing to write
     seldon: dict[str, Any] | None
     # Merge patches removing what others added to our children (see `drift`); written before applying.
@@ -79,8 +80,10 @@ class Plan:
         """This plan once a write found `name` held by an object that is not ours (one the stores could
         not show, say a Secret without our label): it is reported, and nothing more is written."""
         if kind == "Secret":
-            return replace(self, credentials=secret_conflict(name), secret=None, seldon=None)
-        return replace(self, conflict=True, seldon=None)
+            return replace(
+                self, credentials=secret_conflict(not_owned_message(kind, name)), secret=None, seldon=None
+            )
+        return replace(self, conflict=not_owned_message(kind, name), seldon=None)
 
     def observation(
         self,
@@ -115,8 +118,16 @@ def format_validation_error(error: ValidationError) -> str:
     return "; ".join(parts)
 
 
-def secret_conflict(name: str) -> CredentialsOutcome:
-    return CredentialsOutcome(False, Reason.SECRET_CONFLICT, not_owned_message("Secret", name))
+def secret_conflict(message: str) -> CredentialsOutcome:
+    return CredentialsOutcome(False, Reason.SECRET_CONFLICT, message)
+
+
+def conflict_message(kind: str, name: str, live: Mapping[str, Any], ref: ParentRef) -> str:
+    """Why `live`, which holds the name of one of `ref`'s children, is not ours to write, and what to do."""
+    earlier_uid = earlier_parent_uid(live, ref)
+    if earlier_uid is None:
+        return not_owned_message(kind, name)
+    return left_behind_message(kind, ref.namespace, name, earlier_uid)
 
 
 def _credentials(
@@ -133,7 +144,7 @@ def _credentials(
     secret_name = rclone_secret_name(ref.name)
     existing = snapshot.rclone_secret
     if existing is not None and not is_controlled_by(existing, ref):
-        return secret_conflict(secret_name), None
+        return secret_conflict(conflict_message("Secret", secret_name, existing, ref)), None
     try:
         config = creds.rclone_config(
             location,
@@ -161,13 +172,15 @@ def plan(snapshot: Snapshot, settings: PlanSettings) -> Plan:
         spec = ZenModelDeploymentSpec.model_validate(parent.get("spec") or {})
         location = parse_model_uri(spec.model.uri)
     except ValidationError as error:
-        return Plan(None, format_validation_error(error), None, False, None, None)
+        return Plan(None, format_validation_error(error), None, None, None, None)
     except InvalidModelURI as error:
-        return Plan(None, f"spec.model.uri: {error}", None, False, None, None)
+        return Plan(None, f"spec.model.uri: {error}", None, None, None, None)
 
-    conflict = snapshot.seldon is not None and not is_controlled_by(snapshot.seldon, ref)
+    conflict = None
+    if snapshot.seldon is not None and not is_controlled_by(snapshot.seldon, ref):
+        conflict = conflict_message("SeldonDeployment", ref.name, snapshot.seldon, ref)
     outcome, config = _credentials(snapshot, spec, location, ref, settings)
-    if conflict or not outcome.ok:
+    if conflict is not None or not outcome.ok:
         return Plan(spec, None, outcome, conflict, None, None)
 
     desired_secret = render_rclone_secret(ref, config) if config is not None else None
@@ -192,7 +205,7 @@ def plan(snapshot: Snapshot, settings: PlanSettings) -> Plan:
         for desired, live in live_children
         if desired is not None and live is not None and (patch := removal_patch(desired, live)) is not None
     )
-    return Plan(spec, None, outcome, False, secret_write, seldon_write, removals)
+    return Plan(spec, None, outcome, None, secret_write, seldon_write, removals)
 
 
 def managed_status(status: Mapping[str, Any] | None) -> dict[str, Any]:

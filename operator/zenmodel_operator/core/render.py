@@ -48,6 +48,24 @@ def is_controlled_by(child: Mapping[str, Any], parent: ParentRef) -> bool:
     )
 
 
+def earlier_parent_uid(child: Mapping[str, Any], parent: ParentRef) -> str | None:
+    """The uid of the earlier ZenModelDeployment of `parent`'s name that `child` was made for: a child of
+    ours (by its label) whose controller is a parent of that name since deleted, which the garbage
+    collector missed (it can after an apiserver restart, kubernetes/kubernetes#109748). None for any
+    other object."""
+    meta = child.get("metadata") or {}
+    if (meta.get("labels") or {}).get(labels.MANAGED_BY_KEY) != labels.MANAGED_BY:
+        return None
+    for ref in meta.get("ownerReferences") or []:
+        if (
+            ref.get("controller")
+            and (ref.get("apiVersion"), ref.get("kind"), ref.get("name")) == (API_VERSION, KIND, parent.name)
+            and ref.get("uid") != parent.uid
+        ):
+            return str(ref.get("uid"))
+    return None
+
+
 def rclone_secret_name(parent_name: str) -> str:
     return parent_name + RCLONE_SECRET_SUFFIX
 

@@ -42,6 +42,17 @@ def not_owned_message(kind: str, name: str) -> str:
     )
 
 
+def left_behind_message(kind: str, namespace: str, name: str, earlier_uid: str) -> str:
+    """For a child of an earlier parent of the same name that the garbage collector missed: not this
+    parent's to take over (nor ours to delete), so a person deletes it, and it is made again."""
+    return (
+        f"{kind} {name} belongs to an earlier ZenModelDeployment of this name (uid {earlier_uid}), deleted "
+        "since: Kubernetes' garbage collector missed it (as it can after an apiserver restart, "
+        "kubernetes/kubernetes#109748). It is left untouched: delete it "
+        f"(kubectl delete {kind.lower()} {name} -n {namespace}) and it is made again for this one"
+    )
+
+
 @dataclass(frozen=True)
 class CredentialsOutcome:
     """What became of the credentials: a ready Secret (or none needed), or a failure to report."""
@@ -63,14 +74,14 @@ class Observation:
     spec_error: str | None
     credentials: CredentialsOutcome | None
     seldon: Mapping[str, Any] | None  # our SeldonDeployment as it is now (None if absent)
-    conflict: bool
+    conflict: str | None  # why a SeldonDeployment of the parent's name is not ours; None: no conflict
     apply_error: str | None
     default_base_url: str | None
 
     @property
     def owned_seldon(self) -> Mapping[str, Any] | None:
         """Our SeldonDeployment; a foreign one of the parent's name is never mirrored."""
-        return None if self.conflict else self.seldon
+        return None if self.conflict is not None else self.seldon
 
     @property
     def seldon_status(self) -> Mapping[str, Any]:
@@ -139,13 +150,8 @@ def canary_status(obs: Observation, spec: ZenModelDeploymentSpec) -> dict[str, A
 
 def seldon_condition(obs: Observation) -> tuple[State, Condition]:
     name = obs.name
-    if obs.conflict:
-        return State.FAILED, Condition(
-            SELDON_READY,
-            False,
-            Reason.CONFLICT,
-            not_owned_message("SeldonDeployment", name),
-        )
+    if obs.conflict is not None:
+        return State.FAILED, Condition(SELDON_READY, False, Reason.CONFLICT, obs.conflict)
     if obs.apply_error is not None:
         return State.FAILED, Condition(SELDON_READY, False, Reason.APPLY_FAILED, obs.apply_error)
     if obs.seldon is None:

@@ -26,8 +26,9 @@ from ..core.plan import (
 from ..core.render import ParentRef, is_controlled_by, rclone_secret_name
 from ..core.status import derive_status
 from .clock import now_rfc3339
+from .leader import LeaseLost
 from .transport import ApplyRejected
-from .writes import AlreadyExists
+from .writes import AlreadyExists, Stale
 
 log = logging.getLogger(__name__)
 
@@ -48,10 +49,15 @@ class Cluster(Protocol):
         ...
 
     async def apply(self, obj: Mapping[str, Any]) -> Mapping[str, Any]:
-        """Server-side apply; `obj`'s metadata.uid, when set, makes it fail (409) on any other object."""
+        """Server-side apply; `obj`'s metadata.uid and resourceVersion, when set, make it fail (`Stale`)
+        on any other object or version."""
         ...
 
-    async def remove_foreign_keys(self, patch: Mapping[str, Any]) -> bool: ...
+    async def remove_foreign_keys(self, patch: Mapping[str, Any]) -> Mapping[str, Any] | None:
+        """A `drift.removal_patch`, conditional on its resourceVersion: the object as written, or None if
+        it changed since it was read."""
+        ...
+
     async def apply_status(
         self, parent: Mapping[str, Any], status: Mapping[str, Any]
     ) -> Mapping[str, Any]: ...
@@ -91,9 +97,14 @@ class Outcome:
 
 
 def held_by(desired: Mapping[str, Any], live: Mapping[str, Any]) -> dict[str, Any]:
-    """`desired` to apply onto exactly the object `live` (its uid a precondition): should the name have
-    passed to another object since it was read, the apiserver refuses the write rather than merge into it."""
-    return {**desired, "metadata": {**desired["metadata"], "uid": live["metadata"]["uid"]}}
+    """`desired` to apply onto exactly the object `live`, as it was read (its uid and resourceVersion
+    preconditions): should the name have passed to another object, or the object have changed (say,
+    another leader wrote it), since it was read, the apiserver refuses the write rather than merge it."""
+    meta = live["metadata"]
+    return {
+        **desired,
+        "metadata": {**desired["metadata"], "uid": meta["uid"], "resourceVersion": meta["resourceVersion"]},
+    }
 
 
 class Reconciler:
@@ -142,23 +153,39 @@ class Reconciler:
         snapshot = self.snapshot(namespace, name)
         if snapshot is None:
             return None
+        writes: list[Write] = []
+        try:
+            return await self._converge(snapshot, writes)
+        except Stale as refused:
+            # Not a failure: the object changed since the state this reconcile planned from, and its watch
+            # event brings the newer state and this parent back (the recheck only guards against missing
+            # it). Nothing after the refused write was written: no status or Event from a stale plan.
+            log.debug("%s/%s changed as it was reconciled: %s", namespace, name, refused)
+            return Outcome(tuple(writes), state=None, credentials_reason=None, recheck=True)
+
+    async def _converge(self, snapshot: Snapshot, writes: list[Write]) -> Outcome:
+        """Writes what `plan` decided, each write appended to `writes` as it lands."""
+        namespace, name = snapshot.parent["metadata"]["namespace"], snapshot.parent["metadata"]["name"]
         decided = plan(snapshot, self.settings)
         ref = ParentRef.of(snapshot.parent)
-        writes: list[Write] = []
         seldon = snapshot.seldon
         apply_error = None
         recheck = False
+        # Each child as last read or written: what the next write's preconditions name.
+        live_children = {"Secret": snapshot.rclone_secret, "SeldonDeployment": snapshot.seldon}
         try:
             for patch in decided.removals:
-                if await self.cluster.remove_foreign_keys(patch):
+                removed = await self.cluster.remove_foreign_keys(patch)
+                if removed is not None:
+                    live_children[patch["kind"]] = removed
                     writes.append(Write(WriteKind.FOREIGN_KEYS_REMOVED))
-            for desired, live, kind in (
-                (decided.secret, snapshot.rclone_secret, WriteKind.SECRET),
-                (decided.seldon, snapshot.seldon, WriteKind.SELDON_DEPLOYMENT),
+            for desired, kind in (
+                (decided.secret, WriteKind.SECRET),
+                (decided.seldon, WriteKind.SELDON_DEPLOYMENT),
             ):
                 if desired is None:
                     continue
-                written = await self.write_child(desired, live, ref)
+                written = await self.write_child(desired, live_children[desired["kind"]], ref)
                 if written is None:
                     decided = decided.found_foreign(desired["kind"], desired["metadata"]["name"])
                     recheck = True
@@ -179,6 +206,8 @@ class Reconciler:
         for event in events_for(previous, status, created_seldon=created):
             try:
                 await self.cluster.post_event(snapshot.parent, event)
+            except LeaseLost:
+                raise  # not this Event's failure: the process stops writing altogether
             except Exception:
                 # Events are best effort (as client-go's recorder): the state they announce is in the
                 # status already, and failing here would retry a reconcile that has nothing left to do.

@@ -43,12 +43,11 @@ class InformedCluster:
     async def read_metadata(self, obj: Mapping[str, Any]) -> Mapping[str, Any] | None:
         return await self.kube.read_metadata(obj)  # metadata alone: nothing for the stores
 
-    async def remove_foreign_keys(self, patch: Mapping[str, Any]) -> bool:
+    async def remove_foreign_keys(self, patch: Mapping[str, Any]) -> Mapping[str, Any] | None:
         live = await self.kube.remove_foreign_keys(patch)
-        if live is None:
-            return False
-        self.informer.wrote(live)
-        return True
+        if live is not None:
+            self.informer.wrote(live)
+        return live
 
     async def apply_status(self, parent: Mapping[str, Any], status: Mapping[str, Any]) -> Mapping[str, Any]:
         try:

@@ -13,9 +13,15 @@ wait. The decisions are pure functions of the Lease as last read, our identity a
   suspended, so a leader frozen past the deadline (SIGSTOP, a long GC pause, a suspended VM) fails the
   check on resuming, before its pending work can write.
 
-Writes are guarded by the clock, not by a token the apiserver checks: a write that passed the fence just
-before the deadline can still land after it, and the lease duration's margin over the renew deadline is
-what keeps it inside the leader's tenure.
+No clock can close the gap between that check and the request reaching the apiserver: a process frozen
+in between (or a request held up on its way) sends a write that passed the fence after the lease has
+passed. The apiserver closes it: every write of an existing object is conditional on the state it was
+planned from (its resourceVersion, see `controller.held_by` and `writes.KubeCluster.apply_status`), so
+once the new leader has written an object, the old leader's late write to it is refused (409). What a
+precondition cannot hold back is bounded by one request per worker (README, "High availability").
+
+A leader that lost the Lease stops at once and quietly: whoever notices first (the renewal, or a write the
+fence refused) calls `Elector.give_up`, which logs one line and exits.
 """
 
 from __future__ import annotations
@@ -257,6 +263,7 @@ class Elector:
         self._sighting: Sighting | None = None
         self._resource_version: str | None = None
         self._in_flight = 0
+        self._given_up = False
         self._task: asyncio.Task[None] | None = None
         metrics.LEADER.set(0)
 
@@ -291,6 +298,21 @@ class Elector:
     def _close_fence(self) -> None:
         self._renewed_at = None
         metrics.LEADER.set(0)
+
+    def give_up(self) -> None:
+        """Stops leading for good, once: the fence closes, one line says so, and `on_lost` runs (by
+        default the process exits 75). Whoever notices first calls it: the renewal, or a write the fence
+        refused, which is no failure of that write's object."""
+        if self._given_up:
+            return
+        self._given_up = True
+        self._close_fence()
+        log.info(
+            "lost the leadership of Lease %s (not renewed within %gs, or taken over); exiting",
+            self.name,
+            self.settings.renew_deadline,
+        )
+        self._on_lost()
 
     def start(self, on_leading: Callable[[], None]) -> None:
         self._task = asyncio.create_task(self.run(on_leading), name="leader-election")
@@ -330,13 +352,7 @@ class Elector:
             raise
         except Exception:
             log.exception("leader election failed")
-        self._close_fence()  # before anything else happens
-        log.info(
-            "lost the leadership of Lease %s (not renewed within %gs, or taken over); exiting",
-            self.name,
-            self.settings.renew_deadline,
-        )
-        self._on_lost()
+        self.give_up()
 
     async def try_acquire_or_renew(self) -> bool:
         """One attempt, as client-go's tryAcquireOrRenew: True if we hold the Lease now."""
@@ -395,8 +411,10 @@ class Elector:
             try:
                 renewed = await asyncio.wait_for(self.try_acquire_or_renew(), timeout=time_left)
             except TimeoutError:
-                continue  # the deadline has passed: the check above ends it
+                return  # the renew deadline passed while renewing
             except Exception as error:
+                if not self.leading():
+                    return  # past the deadline meanwhile (say, frozen): giving up says it in one line
                 log.warning("could not renew Lease %s: %s", self.name, error)
                 continue
             if not renewed and self.holder != self.identity:

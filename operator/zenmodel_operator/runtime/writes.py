@@ -23,6 +23,12 @@ class AlreadyExists(Exception):
     """A create found an object of that name already there (HTTP 409)."""
 
 
+class Stale(Exception):
+    """An apply was refused (HTTP 409) because its preconditions failed: the object changed since the
+    state the write was planned from (another resourceVersion), or the name holds another object now
+    (another uid). Not a failure: the object's watch event brings the newer state."""
+
+
 def _path_of(obj: Mapping[str, Any]) -> str:
     """The URL path of an object we write, from its apiVersion, kind, namespace and name."""
     meta = obj["metadata"]
@@ -80,20 +86,33 @@ class KubeCluster(Transport):
         body = {
             "apiVersion": PARENT.api_version,
             "kind": PARENT.kind,
-            # The uid: a parent deleted and re-created meanwhile never gets the old one's status.
-            "metadata": {"name": meta["name"], "namespace": meta["namespace"], "uid": meta["uid"]},
+            # Preconditions: the uid, so a parent deleted and re-created meanwhile never gets the old one's
+            # status; the resourceVersion, so a status derived from a parent that has changed since (or
+            # that another leader has written since) is refused.
+            "metadata": {
+                "name": meta["name"],
+                "namespace": meta["namespace"],
+                "uid": meta["uid"],
+                "resourceVersion": meta["resourceVersion"],
+            },
             "status": dict(status),
         }
         return await self._apply(_path_of(body) + "/status", body)
 
     async def _apply(self, path: str, body: Mapping[str, Any]) -> dict[str, Any]:
-        return await self.request(
-            "PATCH",
-            path,
-            query=[("fieldManager", FIELD_MANAGER), ("force", "true")],
-            body=body,
-            content_type="application/apply-patch+yaml",
-        )
+        """Server-side apply; forced, so a 409 can only be a failed precondition (`Stale`)."""
+        try:
+            return await self.request(
+                "PATCH",
+                path,
+                query=[("fieldManager", FIELD_MANAGER), ("force", "true")],
+                body=body,
+                content_type="application/apply-patch+yaml",
+            )
+        except ApiError as error:
+            if error.status == 409:
+                raise Stale(str(error)) from error
+            raise
 
     async def post_event(self, parent: Mapping[str, Any], event: Event) -> None:
         meta = parent["metadata"]
