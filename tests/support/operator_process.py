@@ -21,8 +21,11 @@ def free_port() -> int:
 
 
 class OperatorProcess:
-    def __init__(self, env: dict[str, str], log_path: Path, *args: str) -> None:
+    def __init__(self, env: dict[str, str], log_path: Path, *args: str, python: str = sys.executable) -> None:
+        """`python`: an interpreter with the operator installed (another environment's, for the ZenML
+        flavor's tests)."""
         self.env = env
+        self.python = python
         self.log_path = log_path
         self.args = args
         self.health_port = free_port()
@@ -31,7 +34,7 @@ class OperatorProcess:
 
     def start(self, timeout: float = 60.0) -> OperatorProcess:
         command = [
-            sys.executable,
+            self.python,
             "-m",
             "zenmodel_operator",
             "run",
