@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint unit e2e bench tools test-deps crds deploy-manifests venv clean zenml-venv zenml-lint zenml-test
+.PHONY: demo test lint unit e2e bench tools test-deps crds deploy-manifests venv clean zenml-venv zenml-lint zenml-test zenml-bench
 
 demo: $(VENV)/.installed tools
 	PYTHONPATH=tests $(BIN)/python hack/demo.py
@@ -71,6 +71,10 @@ zenml-lint: $(ZENML_VENV)/.installed
 # Its end-to-end tests drive the operator from the operator's own environment, as a process.
 zenml-test: $(ZENML_VENV)/.installed $(VENV)/.installed tools
 	cd $(ZENML_DIR) && .venv/bin/pytest
+
+# A figure: deploy_model -> served through this flavor and through ZenML's stock Seldon deployer.
+zenml-bench: $(ZENML_VENV)/.installed $(VENV)/.installed tools
+	cd $(ZENML_DIR) && .venv/bin/pytest -s -q tests/e2e/bench_seldon_side_by_side.py
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
