@@ -4,13 +4,14 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint unit e2e bench tools test-deps crds deploy-manifests venv clean
+.PHONY: demo test lint unit e2e bench tools test-deps crds deploy-manifests venv clean zenml-venv zenml-lint zenml-test zenml-bench
 
 demo: $(VENV)/.installed tools
 	PYTHONPATH=tests $(BIN)/python hack/demo.py
 
-test: $(VENV)/.installed tools test-deps lint
+test: $(VENV)/.installed tools test-deps lint zenml-lint
 	$(BIN)/pytest
+	$(MAKE) zenml-test
 
 unit: $(VENV)/.installed
 	$(BIN)/pytest tests/unit
@@ -51,6 +52,30 @@ deploy-manifests: tools
 
 venv: $(VENV)/.installed
 
+# The ZenML flavor (integrations/zenml) is its own distribution in its own environment: zenml pins pydantic
+# below what the operator's kubernetes client needs, so the two cannot share one.
+ZENML_DIR := integrations/zenml
+ZENML_VENV := $(ZENML_DIR)/.venv
+
+zenml-venv: $(ZENML_VENV)/.installed
+
+$(ZENML_VENV)/.installed: $(ZENML_DIR)/pyproject.toml $(ZENML_DIR)/constraints.txt
+	$(PYTHON) -m venv $(ZENML_VENV)
+	$(ZENML_VENV)/bin/pip install --quiet --upgrade pip
+	$(ZENML_VENV)/bin/pip install --quiet -c $(ZENML_DIR)/constraints.txt -e '$(ZENML_DIR)[test]'
+	touch $@
+
+zenml-lint: $(ZENML_VENV)/.installed
+	cd $(ZENML_DIR) && .venv/bin/ruff check . && .venv/bin/ruff format --check . && .venv/bin/mypy
+
+# Its end-to-end tests drive the operator from the operator's own environment, as a process.
+zenml-test: $(ZENML_VENV)/.installed $(VENV)/.installed tools
+	cd $(ZENML_DIR) && .venv/bin/pytest
+
+# A figure: deploy_model -> served through this flavor and through ZenML's stock Seldon deployer.
+zenml-bench: $(ZENML_VENV)/.installed $(VENV)/.installed tools
+	cd $(ZENML_DIR) && .venv/bin/pytest -s -q tests/e2e/bench_seldon_side_by_side.py
+
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
@@ -58,4 +83,4 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis
+	rm -rf $(VENV) $(ZENML_VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis

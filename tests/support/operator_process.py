@@ -22,11 +22,21 @@ def free_port() -> int:
 
 
 class OperatorProcess:
-    def __init__(self, env: dict[str, str], log_path: Path, *args: str, wrapper: Sequence[str] = ()) -> None:
+    def __init__(
+        self,
+        env: dict[str, str],
+        log_path: Path,
+        *args: str,
+        wrapper: Sequence[str] = (),
+        python: str = sys.executable,
+    ) -> None:
+        """`wrapper`: a command that runs the operator (e.g. as another user); `python`: an interpreter with
+        the operator installed (another environment's, for the ZenML flavor's tests)."""
         self.env = env
+        self.python = python
         self.log_path = log_path
         self.args = args
-        self.wrapper = tuple(wrapper)  # a command that runs the operator, e.g. under another user
+        self.wrapper = tuple(wrapper)
         self.health_port = free_port()
         self.metrics_port = free_port()
         self.proc: subprocess.Popen[bytes] | None = None
@@ -34,7 +44,7 @@ class OperatorProcess:
     def start(self, timeout: float = 60.0) -> OperatorProcess:
         command = [
             *self.wrapper,
-            sys.executable,
+            self.python,
             "-m",
             "zenmodel_operator",
             "run",

@@ -148,6 +148,17 @@ CONFLICT: dict[str, Any] = {
     ],
 }
 
+STOPPED_MESSAGE = "SeldonDeployment iris is scaled to zero on purpose (spec.replicas is 0)"
+STOPPED: dict[str, Any] = {
+    "observedGeneration": 3,
+    "state": "Stopped",
+    "conditions": [
+        CREDENTIALS_OK,
+        condition("SeldonDeploymentReady", "False", "Stopped", STOPPED_MESSAGE),
+        condition("Ready", "False", "Stopped", STOPPED_MESSAGE),
+    ],
+}
+
 
 @pytest.mark.parametrize(
     ("obj", "expected_status", "expected_in_message"),
@@ -165,6 +176,8 @@ CONFLICT: dict[str, Any] = {
         pytest.param(zmd(FAILED, generation=4), "Progressing", "generation 4", id="stale-failure"),
         pytest.param(zmd(CREDENTIALS_ERROR), "Degraded", "Secret s3-creds not found", id="credentials-error"),
         pytest.param(zmd(CONFLICT), "Degraded", CONFLICT_MESSAGE, id="conflict"),
+        pytest.param(zmd(STOPPED), "Suspended", STOPPED_MESSAGE, id="stopped"),
+        pytest.param(zmd(STOPPED, generation=4), "Progressing", "generation 4", id="stopping"),
         pytest.param(zmd(None), "Progressing", "Waiting for the operator", id="no-status"),
         pytest.param(
             zmd({"observedGeneration": 3, "state": "Unknown"}),

@@ -117,6 +117,45 @@ def test_failed_carries_seldons_description() -> None:
     assert "ImagePullBackOff" in ready["message"]
 
 
+def deployment_status(available: int) -> dict[str, Any]:
+    """Seldon's deploymentStatus for the main predictor's one Deployment (iris-default-0-iris)."""
+    return {"iris-default-0-iris": {"replicas": available, "availableReplicas": available}}
+
+
+@pytest.mark.parametrize("seldon_state", ["Creating", "Available"])
+def test_zero_replicas_read_stopped_once_the_pods_are_gone(seldon_state: str) -> None:
+    stopped = make_spec(replicas=0)
+    status = derive_status(
+        observe({"state": seldon_state, "deploymentStatus": deployment_status(0)}, spec=stopped), {}, NOW
+    )
+    assert status["state"] == "Stopped"
+    assert (status["replicas"], status["availableReplicas"]) == (0, 0)
+    assert conditions(status)["Ready"] == ("False", "Stopped")
+    assert "scaled to zero on purpose" in status["conditions"][2]["message"]
+    ZenModelDeploymentStatus.model_validate(status)
+
+
+def test_zero_replicas_still_draining_read_as_seldon_says() -> None:
+    status = derive_status(
+        observe({"state": "Available", "deploymentStatus": deployment_status(1)}, spec=make_spec(replicas=0)),
+        {},
+        NOW,
+    )
+    assert status["state"] == "Available"
+    assert status["availableReplicas"] == 1
+
+
+def test_a_failure_wins_over_stopped() -> None:
+    status = derive_status(observe({"state": "Failed"}, spec=make_spec(replicas=0)), {}, NOW)
+    assert status["state"] == "Failed"
+
+
+def test_zero_main_replicas_beside_a_canary_are_not_stopped() -> None:
+    spec = make_spec(replicas=0, canary={"uri": "s3://models/iris-v4", "trafficPercent": 10})
+    status = derive_status(observe({"state": "Available"}, spec=spec), {}, NOW)
+    assert status["state"] == "Available"
+
+
 def test_conflict_is_reported_and_not_mirrored() -> None:
     message = "a SeldonDeployment named iris exists and is not owned by this ZenModelDeployment"
     status = derive_status(observe({"state": "Available"}, conflict=message), {}, NOW)

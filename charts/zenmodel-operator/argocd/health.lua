@@ -3,6 +3,7 @@
 --   Healthy:     Ready=True, the operator has observed the current generation, and a canary (if any) has
 --                all its replicas available.
 --   Degraded:    state Failed, CredentialsReady=False, or Ready=False because of a foreign SeldonDeployment.
+--   Suspended:   state Stopped: scaled to zero replicas on purpose.
 --   Progressing: no status yet, a generation not yet observed, Seldon still rolling out (Creating), or a
 --                canary not yet fully available.
 local hs = {}
@@ -58,6 +59,12 @@ end
 if status.state == "Failed" then
   hs.status = "Degraded"
   hs.message = describe(ready, "The model deployment failed")
+  return hs
+end
+
+if status.state == "Stopped" then
+  hs.status = "Suspended"
+  hs.message = describe(ready, "The model is scaled to zero replicas")
   return hs
 end
 

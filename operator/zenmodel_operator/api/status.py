@@ -39,7 +39,10 @@ class ZenModelDeploymentStatus(ApiModel):
     )
     state: str | None = Field(
         default=None,
-        description="Seldon's state, mirrored: Unknown, Creating, Available or Failed.",
+        description=(
+            "Seldon's state, mirrored: Unknown, Creating, Available or Failed; Stopped when replicas is 0 "
+            "on purpose."
+        ),
     )
     predictionURL: str | None = Field(default=None, description="Prediction URL through Seldon's ingress.")
     internalURL: str | None = Field(default=None, description="Prediction URL inside the cluster.")

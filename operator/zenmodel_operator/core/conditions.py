@@ -38,6 +38,7 @@ class Reason(StrEnum):
     CONFLICT = "SeldonDeploymentConflict"
     APPLY_FAILED = "ApplyFailed"
     WAITING_FOR_CREDENTIALS = "WaitingForCredentials"
+    STOPPED = "Stopped"  # spec.replicas is 0
     # Ready, when the spec itself is refused
     INVALID_SPEC = "InvalidSpec"
 

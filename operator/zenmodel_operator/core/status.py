@@ -19,6 +19,7 @@ class State(StrEnum):
     CREATING = seldon.CREATING
     AVAILABLE = seldon.AVAILABLE
     FAILED = seldon.FAILED
+    STOPPED = "Stopped"  # replicas 0 on purpose: rolled out, serving nothing
 
 
 def prediction_url(
@@ -108,6 +109,15 @@ def _desired(obs: Observation, spec: ZenModelDeploymentSpec) -> int:
     return spec.desired_replicas
 
 
+def _stopped(obs: Observation, spec: ZenModelDeploymentSpec) -> bool:
+    """Scaled to zero on purpose, and every main replica gone (a canary would still serve)."""
+    return (
+        spec.desired_replicas == 0
+        and spec.canary is None
+        and _available(obs, spec, seldon.PREDICTOR_NAME) == 0
+    )
+
+
 def _rollout_progress(obs: Observation, spec: ZenModelDeploymentSpec) -> str:
     main = f"{_available(obs, spec, seldon.PREDICTOR_NAME)}/{_desired(obs, spec)}"
     if spec.canary is None:
@@ -167,6 +177,14 @@ def seldon_condition(obs: Observation) -> tuple[State, Condition]:
     seldon_status = obs.seldon.get("status") or {}
     state = seldon_status.get("state")
     description = seldon_status.get("description") or ""
+    if state != seldon.FAILED and obs.spec is not None and _stopped(obs, obs.spec):
+        return State.STOPPED, Condition(
+            SELDON_READY,
+            False,
+            Reason.STOPPED,
+            f"SeldonDeployment {name} is scaled to zero on purpose (spec.replicas is 0): the model is not "
+            "served until replicas is raised again",
+        )
     if state == seldon.AVAILABLE:
         return State.AVAILABLE, Condition(
             SELDON_READY,
