@@ -26,9 +26,9 @@ from support.objects import (
     TIMEOUT,
     apply,
     condition,
-    decoded,
     get,
     must_get,
+    rotate_s3_secret_key,
     s3_secret,
     wait_state,
     zmd,
@@ -167,26 +167,7 @@ def test_a_model_goes_progressing_then_healthy_and_never_out_of_sync(
         }
 
         # A rotation: the operator rewrites its rclone Secret and Seldon rolls the pods.
-        cluster.kubectl(
-            "patch",
-            "secret",
-            "s3-creds",
-            "-n",
-            namespace,
-            "--type=merge",
-            "-p",
-            json.dumps({"stringData": {"AWS_SECRET_ACCESS_KEY": "rotated-key"}}),
-        )
-        wait_for(
-            lambda: (
-                decoded(must_get(cluster, "secret", namespace, "iris-rclone")).get(
-                    "RCLONE_CONFIG_S3_SECRET_ACCESS_KEY"
-                )
-                == "rotated-key"
-            ),
-            TIMEOUT,
-            "the rotated key never reached the rclone Secret",
-        )
+        rotate_s3_secret_key(cluster, namespace, "rotated-key")
         wait_state(cluster, namespace, "iris", "Available", timeout=AVAILABLE_TIMEOUT)
 
         # A drift correction: someone scales Seldon's SeldonDeployment by hand, the operator puts it back.

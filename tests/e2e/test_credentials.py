@@ -28,6 +28,7 @@ from support.objects import (
     events,
     get,
     must_get,
+    rotate_s3_secret_key,
     s3_secret,
     secret,
     wait_state,
@@ -321,26 +322,7 @@ def test_rotation_updates_the_secret_and_rolls_the_pods_in_place(
         == "old-secret-key"
     )
 
-    cluster.kubectl(
-        "patch",
-        "secret",
-        "s3-creds",
-        "-n",
-        namespace,
-        "--type=merge",
-        "-p",
-        json.dumps({"stringData": {"AWS_SECRET_ACCESS_KEY": "new-secret-key"}}),
-    )
-    wait_for(
-        lambda: (
-            decoded(must_get(cluster, "secret", namespace, "iris-rclone")).get(
-                "RCLONE_CONFIG_S3_SECRET_ACCESS_KEY"
-            )
-            == "new-secret-key"
-        ),
-        RECOVERY_TIMEOUT,
-        "the rotated key never reached the rclone Secret",
-    )
+    rotate_s3_secret_key(cluster, namespace, "new-secret-key", timeout=RECOVERY_TIMEOUT)
     wait_for(
         lambda: credentials_hash(must_get(cluster, "seldondeployment", namespace, "iris")) != hash_before,
         RECOVERY_TIMEOUT,

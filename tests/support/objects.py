@@ -134,6 +134,33 @@ def decoded(obj: dict[str, Any]) -> dict[str, str]:
     return {key: base64.b64decode(value).decode() for key, value in (obj.get("data") or {}).items()}
 
 
+def rotate_s3_secret_key(
+    cluster: LocalCluster, namespace: str, key: str, parent: str = "iris", timeout: float = 30.0
+) -> None:
+    """Rotates the secret key in `s3-creds`, as a person would, and waits until the operator has written
+    it into `parent`'s rclone Secret."""
+    cluster.kubectl(
+        "patch",
+        "secret",
+        "s3-creds",
+        "-n",
+        namespace,
+        "--type=merge",
+        "-p",
+        json.dumps({"stringData": {"AWS_SECRET_ACCESS_KEY": key}}),
+    )
+    wait_for(
+        lambda: (
+            decoded(must_get(cluster, "secret", namespace, f"{parent}-rclone")).get(
+                "RCLONE_CONFIG_S3_SECRET_ACCESS_KEY"
+            )
+            == key
+        ),
+        timeout,
+        "the rotated key never reached the rclone Secret",
+    )
+
+
 TIMEOUT = 30.0
 
 
