@@ -4,12 +4,12 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint unit e2e bench tools test-deps crds deploy-manifests venv clean
+.PHONY: demo test lint unit e2e bench tools test-deps node-deps image crds deploy-manifests venv clean
 
 demo: $(VENV)/.installed tools
 	PYTHONPATH=tests $(BIN)/python hack/demo.py
 
-test: $(VENV)/.installed tools test-deps lint
+test: $(VENV)/.installed tools test-deps node-deps image lint
 	$(BIN)/pytest
 
 unit: $(VENV)/.installed
@@ -37,6 +37,14 @@ tools:
 
 test-deps:
 	bash hack/test-deps.sh
+
+# What a real node and the image need from Debian: containerd, runc, CNI plugins, podman, debootstrap, ...
+node-deps:
+	bash hack/node-deps.sh
+
+# The operator's image, built here from the Dockerfile; the last line printed is its reference.
+image:
+	@bash hack/image.sh
 
 # Regenerates every copy of the CRD from the pydantic models (a test fails if one is stale): crds/, the
 # Helm chart's (its CRD template reads it) and deploy/'s.
