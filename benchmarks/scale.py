@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """The operator side by side with two baselines, on one local control plane, in one run.
 
-- Bare client: an aiohttp client that makes exactly the operator's writes for each new parent (server-side
-  apply of the rclone Secret, the SeldonDeployment and the status, plus the Created Event), with the
+- Bare client: an aiohttp client that makes exactly the operator's writes for each new parent (a create of
+  the rclone Secret and of the SeldonDeployment, a server-side apply of the status, the Created Event), with the
   operator's concurrency and no reads. It is the floor: no operator can converge faster.
 - Poll loop: a SeldonDeployment polled once a second, the way ZenML's client-side deployer waits.
 
@@ -226,12 +226,13 @@ async def bare_client(api: Api, namespace: str, parent_names: list[str]) -> None
             secret, seldon_deployment, status = bodies[meta["name"]]
             for child in (secret, seldon_deployment):
                 child["metadata"]["ownerReferences"][0]["uid"] = meta["uid"]
-            await api.apply(f"/api/v1/namespaces/{namespace}/secrets/{secret['metadata']['name']}", secret)
-            await api.apply(f"{SELDONS.format(ns=namespace)}/{meta['name']}", seldon_deployment)
+            strict = {"fieldManager": FIELD_MANAGER, "fieldValidation": "Strict"}
+            await api.call("POST", f"/api/v1/namespaces/{namespace}/secrets", secret, **strict)
+            await api.call("POST", SELDONS.format(ns=namespace), seldon_deployment, **strict)
             status_body = {
                 "apiVersion": parent["apiVersion"],
                 "kind": parent["kind"],
-                "metadata": {"name": meta["name"], "namespace": namespace},
+                "metadata": {"name": meta["name"], "namespace": namespace, "uid": meta["uid"]},
                 "status": status,
             }
             await api.apply(f"{path}/{meta['name']}/status", status_body)

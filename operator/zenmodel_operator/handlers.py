@@ -56,6 +56,7 @@ class Runtime:
     """What the handlers share, kept in kopf's memo."""
 
     settings: OperatorSettings
+    identity: str  # this process, in the Lease and in kopf (`leader.new_identity`)
     informer: Informer = field(default_factory=Informer)
     queue: WorkQueue[Key] | None = None
     elector: Elector | None = None
@@ -176,7 +177,7 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     configure(settings)
     api = load_configuration()
     leases = KubeCluster(api)  # its own connections: a renewal never queues behind the reconciles' writes
-    runtime.elector = elector_for(runtime.settings.leader_election, leases)
+    runtime.elector = elector_for(runtime.settings.leader_election, leases, runtime.identity)
     fence = runtime.elector.writing if runtime.elector is not None else None
     kube = KubeCluster(api, fence=fence)
     runtime.clusters += [leases, kube]
@@ -196,6 +197,8 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
         else:
             runtime.record(key, outcome)
             runtime.settle(key)
+            if outcome.recheck:
+                queue.recheck(key)
 
     queue = runtime.queue = WorkQueue(process, workers=runtime.settings.workers)
     metrics.QUEUE_DEPTH.set_function(lambda: queue.depth)

@@ -31,7 +31,7 @@ from yarl import URL
 
 from . import __version__, seldon
 from .informer import Informer, Key, secrets_label_selector
-from .reconcile import ApplyRejected, Event, now_rfc3339
+from .reconcile import AlreadyExists, ApplyRejected, Event, now_rfc3339
 from .settings import OperatorSettings
 from .spec import API_VERSION, KIND, PLURAL
 
@@ -43,6 +43,8 @@ WATCH_CLIENT_SECONDS = WATCH_SECONDS + 30  # our own cut-off for a watch the api
 # Each worker has one request on its way at a time; more only queue for a connection, never deadlock.
 CONNECTION_LIMIT = 100
 COMPONENT = "zenmodel-operator"
+# Asks for an object's metadata alone: how the operator looks at a Secret it may not read.
+METADATA_ONLY = "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1"
 
 
 # The apiserver's answer (HTTP 500) to a server-side apply of a field the target's schema lacks, e.g. a
@@ -51,10 +53,11 @@ TYPED_PATCH_FAILURE = "failed to create typed patch object"
 
 
 def rejects_the_object(status: int, method: str, message: str) -> bool:
-    """Whether a failed write refused the object itself, so that retrying the same object cannot help."""
-    if method != "PATCH":
+    """Whether a failed write refused the object itself, so that retrying the same object cannot help.
+    (A create asks for strict field validation, so a field the schema lacks is a 400 there.)"""
+    if method not in ("PATCH", "POST"):
         return False
-    return status in (400, 422) or (status == 500 and TYPED_PATCH_FAILURE in message)
+    return status in (400, 422) or (method == "PATCH" and status == 500 and TYPED_PATCH_FAILURE in message)
 
 
 class ApiError(Exception):
@@ -202,12 +205,17 @@ class KubeCluster:
         query: list[tuple[str, str]] | None = None,
         body: Mapping[str, Any] | None = None,
         content_type: str = "application/json",
+        accept: str = "application/json",
     ) -> dict[str, Any]:
         """One API call, no retry (see `load_configuration`). Secret bodies never reach an error's text."""
         if method != "GET" and self.fence is not None:
             with self.fence():  # spans the request: a clean stop waits for the writes on their way
-                return await self._request(method, path, query=query, body=body, content_type=content_type)
-        return await self._request(method, path, query=query, body=body, content_type=content_type)
+                return await self._request(
+                    method, path, query=query, body=body, content_type=content_type, accept=accept
+                )
+        return await self._request(
+            method, path, query=query, body=body, content_type=content_type, accept=accept
+        )
 
     async def _request(
         self,
@@ -217,10 +225,9 @@ class KubeCluster:
         query: list[tuple[str, str]] | None,
         body: Mapping[str, Any] | None,
         content_type: str,
+        accept: str,
     ) -> dict[str, Any]:
-        url, headers = authenticated(
-            self.api, path, query, {"Accept": "application/json", "Content-Type": content_type}
-        )
+        url, headers = authenticated(self.api, path, query, {"Accept": accept, "Content-Type": content_type})
         data = orjson.dumps(body) if body is not None else None
         async with self._connections().request(
             method, url, headers=headers, data=data, **self._options
@@ -285,6 +292,29 @@ class KubeCluster:
     async def apply(self, obj: Mapping[str, Any]) -> dict[str, Any]:
         return await self._apply(_path_of(obj), obj)
 
+    async def create(self, obj: Mapping[str, Any]) -> dict[str, Any]:
+        """POST: unlike an apply, it fails if the name is taken (`AlreadyExists`), touching nothing."""
+        collection = _path_of(obj).rsplit("/", 1)[0]
+        try:
+            # Strict: a field the installed CRD lacks is refused, as server-side apply refuses it, rather
+            # than silently dropped.
+            query = [("fieldManager", FIELD_MANAGER), ("fieldValidation", "Strict")]
+            return await self.request("POST", collection, query=query, body=obj)
+        except ApiError as error:
+            if error.status == 409:
+                raise AlreadyExists(str(error)) from error
+            raise
+
+    async def read_metadata(self, obj: Mapping[str, Any]) -> dict[str, Any] | None:
+        """The metadata of the live object named like `obj`, as PartialObjectMetadata (so never a
+        Secret's data); None if there is none."""
+        try:
+            return await self.request("GET", _path_of(obj), accept=METADATA_ONLY)
+        except ApiError as error:
+            if error.status == 404:
+                return None
+            raise
+
     async def remove_foreign_keys(self, patch: Mapping[str, Any]) -> dict[str, Any] | None:
         """Applies a `drift.removal_patch`; None if the object changed since it was read (409), as its
         watch event then brings the key back with the newer object."""
@@ -306,7 +336,8 @@ class KubeCluster:
         body = {
             "apiVersion": API_VERSION,
             "kind": KIND,
-            "metadata": {"name": meta["name"], "namespace": meta["namespace"]},
+            # The uid: a parent deleted and re-created meanwhile never gets the old one's status.
+            "metadata": {"name": meta["name"], "namespace": meta["namespace"], "uid": meta["uid"]},
             "status": dict(status),
         }
         return await self._apply(_path_of(body) + "/status", body)
@@ -371,6 +402,14 @@ class InformedCluster:
         live = await self.kube.apply(obj)
         self.informer.wrote(live)
         return live
+
+    async def create(self, obj: Mapping[str, Any]) -> Mapping[str, Any]:
+        live = await self.kube.create(obj)
+        self.informer.wrote(live)
+        return live
+
+    async def read_metadata(self, obj: Mapping[str, Any]) -> Mapping[str, Any] | None:
+        return await self.kube.read_metadata(obj)  # metadata alone: nothing for the stores
 
     async def remove_foreign_keys(self, patch: Mapping[str, Any]) -> bool:
         live = await self.kube.remove_foreign_keys(patch)

@@ -159,7 +159,11 @@ def micro_time(moment: datetime) -> str:
 
 
 def new_identity() -> str:
-    """Unique per process, as client-go's callers make it: the pod's name (hostname) and a UUID."""
+    """Unique per process, as client-go's callers make it: the pod's name (its hostname) and a UUID.
+
+    This process's one identity: the Lease's holder, and kopf's own, given to it explicitly because
+    kopf's default asks the password database for the user's name, which fails for a numeric user without
+    a passwd entry (the chart's UID 65532 in an image that has none)."""
     return f"{socket.gethostname()}_{uuid.uuid4()}"
 
 
@@ -387,9 +391,9 @@ class Elector:
                 return
 
 
-def elector_for(settings: LeaderElectionSettings, cluster: KubeCluster) -> Elector | None:
+def elector_for(settings: LeaderElectionSettings, cluster: KubeCluster, identity: str) -> Elector | None:
     """The elector when leader election is on; None when this process is the only replica."""
     if not settings.enabled:
         metrics.LEADER.set(1)
         return None
-    return Elector(LeaseApi(cluster, settings.namespace, settings.lease_id), settings)
+    return Elector(LeaseApi(cluster, settings.namespace, settings.lease_id), settings, identity=identity)

@@ -12,7 +12,7 @@ import base64
 import logging
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any, Protocol
 
@@ -73,6 +73,13 @@ class Plan:
     # Merge patches removing what others added to our children (see `drift`); written before applying.
     removals: tuple[dict[str, Any], ...] = ()
 
+    def found_foreign(self, kind: str, name: str) -> Plan:
+        """This plan once a write found `name` held by an object that is not ours (one the stores could
+        not show, say a Secret without our label): it is reported, and nothing more is written."""
+        if kind == "Secret":
+            return replace(self, credentials=secret_conflict(name), secret=None, seldon=None)
+        return replace(self, conflict=True, seldon=None)
+
     def observation(
         self,
         snapshot: Snapshot,
@@ -106,6 +113,10 @@ def format_validation_error(error: ValidationError) -> str:
     return "; ".join(parts)
 
 
+def secret_conflict(name: str) -> CredentialsOutcome:
+    return CredentialsOutcome(False, Reason.SECRET_CONFLICT, not_owned_message("Secret", name))
+
+
 def _credentials(
     snapshot: Snapshot,
     spec: ZenModelDeploymentSpec,
@@ -120,9 +131,7 @@ def _credentials(
     secret_name = rclone_secret_name(ref.name)
     existing = snapshot.rclone_secret
     if existing is not None and not is_controlled_by(existing, ref):
-        return CredentialsOutcome(
-            False, Reason.SECRET_CONFLICT, not_owned_message("Secret", secret_name)
-        ), None
+        return secret_conflict(secret_name), None
     try:
         config = creds.rclone_config(
             location,
@@ -224,6 +233,10 @@ class ApplyRejected(Exception):
     """The apiserver refused an object as invalid (4xx): retrying the same object cannot help."""
 
 
+class AlreadyExists(Exception):
+    """A create found an object of that name already there (HTTP 409)."""
+
+
 class Cluster(Protocol):
     """What the reconcile needs of the Kubernetes API (see `kube.InformedCluster`): reads from memory,
     writes that answer with the object as written."""
@@ -231,7 +244,18 @@ class Cluster(Protocol):
     def get_parent(self, namespace: str, name: str) -> Mapping[str, Any] | None: ...
     def get_seldon_deployment(self, namespace: str, name: str) -> Mapping[str, Any] | None: ...
     def get_secret(self, namespace: str, name: str) -> Mapping[str, Any] | None: ...
-    async def apply(self, obj: Mapping[str, Any]) -> Mapping[str, Any]: ...
+    async def create(self, obj: Mapping[str, Any]) -> Mapping[str, Any]:
+        """Creates `obj`; raises `AlreadyExists` (and writes nothing) if its name is taken."""
+        ...
+
+    async def read_metadata(self, obj: Mapping[str, Any]) -> Mapping[str, Any] | None:
+        """The metadata alone (never a Secret's data) of the live object named like `obj`; None if none."""
+        ...
+
+    async def apply(self, obj: Mapping[str, Any]) -> Mapping[str, Any]:
+        """Server-side apply; `obj`'s metadata.uid, when set, makes it fail (409) on any other object."""
+        ...
+
     async def remove_foreign_keys(self, patch: Mapping[str, Any]) -> bool: ...
     async def apply_status(
         self, parent: Mapping[str, Any], status: Mapping[str, Any]
@@ -277,15 +301,48 @@ class Outcome:
     writes: tuple[Write, ...]
     state: str | None
     credentials_reason: str | None  # why the credentials are unusable; None when they are fine
+    # A write found a child's name held by an object no watch may report to us: look again later, as
+    # nothing else will say when its owner deletes or renames it.
+    recheck: bool = False
 
     def wrote(self, kind: WriteKind) -> bool:
         return any(write.kind is kind for write in self.writes)
+
+
+def held_by(desired: Mapping[str, Any], live: Mapping[str, Any]) -> dict[str, Any]:
+    """`desired` to apply onto exactly the object `live` (its uid a precondition): should the name have
+    passed to another object since it was read, the apiserver refuses the write rather than merge into it."""
+    return {**desired, "metadata": {**desired["metadata"], "uid": live["metadata"]["uid"]}}
 
 
 class Reconciler:
     def __init__(self, cluster: Cluster, settings: OperatorSettings) -> None:
         self.cluster = cluster
         self.settings = settings
+
+    async def write_child(
+        self, desired: Mapping[str, Any], live: Mapping[str, Any] | None, parent: ParentRef
+    ) -> Mapping[str, Any] | None:
+        """Writes one child: created if the stores hold none, else applied onto the one they hold (which
+        `plan` checked is ours). Returns it as written, or None if its name is held by an object that is
+        not ours: that object is left exactly as it is.
+
+        A create fails on any existing object, so nothing we did not create is ever written, labelled or
+        owned, even one our label-selected watches cannot show; the normal path costs no extra request."""
+        if live is None:
+            try:
+                return await self.cluster.create(desired)
+            except AlreadyExists:
+                # Ours but unseen (the answer to our create was lost, or someone removed the label our
+                # Secret watch selects on), or someone else's: its ownerReferences tell.
+                live = await self.cluster.read_metadata(desired)
+                if live is None:
+                    raise RuntimeError(  # noqa: B904 (a race, not a consequence of AlreadyExists)
+                        f"{desired['kind']} {desired['metadata']['name']} was deleted as it was created"
+                    )
+                if not is_controlled_by(live, parent):
+                    return None
+        return await self.cluster.apply(held_by(desired, live))
 
     def snapshot(self, namespace: str, name: str) -> Snapshot | None:
         parent = self.cluster.get_parent(namespace, name)
@@ -305,19 +362,29 @@ class Reconciler:
         if snapshot is None:
             return None
         decided = plan(snapshot, self.settings)
+        ref = ParentRef.of(snapshot.parent)
         writes: list[Write] = []
         seldon = snapshot.seldon
         apply_error = None
+        recheck = False
         try:
             for patch in decided.removals:
                 if await self.cluster.remove_foreign_keys(patch):
                     writes.append(Write(WriteKind.FOREIGN_KEYS_REMOVED))
-            if decided.secret is not None:
-                await self.cluster.apply(decided.secret)
-                writes.append(Write(WriteKind.SECRET))
-            if decided.seldon is not None:
-                seldon = await self.cluster.apply(decided.seldon)
-                writes.append(Write(WriteKind.SELDON_DEPLOYMENT))
+            for desired, live, kind in (
+                (decided.secret, snapshot.rclone_secret, WriteKind.SECRET),
+                (decided.seldon, snapshot.seldon, WriteKind.SELDON_DEPLOYMENT),
+            ):
+                if desired is None:
+                    continue
+                written = await self.write_child(desired, live, ref)
+                if written is None:
+                    decided = decided.found_foreign(desired["kind"], desired["metadata"]["name"])
+                    recheck = True
+                    break
+                writes.append(Write(kind))
+                if kind is WriteKind.SELDON_DEPLOYMENT:
+                    seldon = written
         except ApplyRejected as error:
             apply_error = str(error)
         observation = decided.observation(snapshot, self.settings, seldon=seldon, apply_error=apply_error)
@@ -344,4 +411,5 @@ class Reconciler:
             writes=tuple(writes),
             state=status.get("state"),
             credentials_reason=str(credentials.reason) if credentials and not credentials.ok else None,
+            recheck=recheck,
         )

@@ -7,6 +7,7 @@ import logging
 import kopf
 
 from .handlers import Runtime, registry
+from .leader import new_identity
 from .logs import configure_logging
 from .settings import OperatorSettings
 
@@ -16,12 +17,14 @@ log = logging.getLogger(__name__)
 def run(settings: OperatorSettings) -> None:
     outages = configure_logging(settings.log_level, settings.log_format)
     scope = ", ".join(settings.namespaces) if settings.namespaces else "all namespaces"
-    log.info("zenmodel-operator starting; watching %s", scope)
+    identity = new_identity()
+    log.info("zenmodel-operator starting as %s; watching %s", identity, scope)
     kopf.run(
         registry=registry,
+        identity=identity,  # type: ignore[arg-type]  # kopf's Identity: a NewType of str it does not export
         standalone=True,  # kopf's peering stays off: replicas elect a leader over a Lease (leader.py)
         clusterwide=not settings.namespaces,
         namespaces=list(settings.namespaces),
         liveness_endpoint=f"http://0.0.0.0:{settings.health_port}/healthz" if settings.health_port else None,
-        memo=kopf.Memo(runtime=Runtime(settings), outages=outages),
+        memo=kopf.Memo(runtime=Runtime(settings, identity), outages=outages),
     )

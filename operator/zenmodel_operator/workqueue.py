@@ -30,16 +30,22 @@ class WorkQueue(Generic[K]):
         workers: int,
         base_delay: float = 0.5,
         max_delay: float = 300.0,
+        recheck_delay: float = 5.0,
+        max_recheck_delay: float = 60.0,
     ) -> None:
         self._process = process
         self._workers = workers
         self._base_delay = base_delay
         self._max_delay = max_delay
+        # Looking again at an object that waits on what no watch reports: soon, then once a minute.
+        self._recheck_delay = recheck_delay
+        self._max_recheck_delay = max_recheck_delay
         self._queue: asyncio.Queue[K] = asyncio.Queue()
         self._waiting: set[K] = set()
         self._processing: set[K] = set()
         self._again: set[K] = set()
         self._failures: dict[K, int] = {}
+        self._rechecks: dict[K, int] = {}
         self._retries: dict[K, asyncio.TimerHandle] = {}
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -63,6 +69,13 @@ class WorkQueue(Generic[K]):
         if retry is not None:
             retry.cancel()
         self._failures.pop(key, None)
+        self._rechecks.pop(key, None)
+
+    def recheck(self, key: K) -> None:
+        """Processes `key` again later, less and less often, unless an event comes first: for an object
+        that waits on a change no watch reports. Called while `key` is processed."""
+        count = self._rechecks[key] = self._rechecks.get(key, 0) + 1
+        self._schedule_retry(key, backoff_delay(count, self._recheck_delay, self._max_recheck_delay))
 
     def retry_now(self) -> None:
         """Retries every key waiting out a backoff at once: what failed them (an outage) is over."""
@@ -103,6 +116,8 @@ class WorkQueue(Generic[K]):
                 self._schedule_retry(key, delay)
             else:
                 self._failures.pop(key, None)
+                if key not in self._retries:  # processed without asking for a recheck
+                    self._rechecks.pop(key, None)
             finally:
                 self._processing.discard(key)
                 if key in self._again:

@@ -16,6 +16,8 @@ import yaml
 
 from support.localcluster import LocalCluster
 from support.objects import (
+    AVAILABLE_TIMEOUT,
+    GC_TIMEOUT,
     TIMEOUT,
     apply,
     apply_until_available,
@@ -26,6 +28,7 @@ from support.objects import (
     must_get,
     patch_seldon_status,
     s3_secret,
+    secret,
     wait_state,
     zmd,
 )
@@ -254,6 +257,84 @@ def test_a_foreign_seldon_deployment_is_left_alone(
     cluster.kubectl("delete", "seldondeployment", "iris", "-n", namespace)
     wait_state(cluster, namespace, "iris", "Creating")  # once it's gone, ours takes its place
     assert must_get(cluster, "seldondeployment", namespace, "iris")["metadata"]["ownerReferences"]
+
+
+def test_a_foreign_secret_of_the_rclone_secrets_name_is_left_alone(
+    cluster: LocalCluster, namespace: str
+) -> None:
+    """A person's own `x-rclone` Secret, without our label, so the operator's label-selected watch cannot
+    show it: the operator's first write must not merge into it, own it, or hand it to the garbage
+    collector with the parent."""
+    foreign = secret(namespace, "x-rclone", {"foo": "their own rclone config"}, labels={"team": "data"})
+    apply(cluster, foreign)
+    before = must_get(cluster, "secret", namespace, "x-rclone")
+
+    def unchanged() -> None:
+        after = must_get(cluster, "secret", namespace, "x-rclone")
+        for field in ("data", "type"):
+            assert after[field] == before[field]
+        for field in ("labels", "resourceVersion", "uid", "managedFields"):
+            assert after["metadata"].get(field) == before["metadata"].get(field)
+        assert "ownerReferences" not in after["metadata"]
+
+    def conflict_reported() -> bool:
+        parent = get(cluster, "zmd", namespace, "x")
+        return (
+            condition(parent, "Ready").get("reason")
+            == condition(parent, "CredentialsReady").get("reason")
+            == "SecretConflict"
+        )
+
+    apply(cluster, s3_secret(namespace), zmd("x", namespace))
+    wait_for(conflict_reported, TIMEOUT, "the conflict was not reported")
+    message = condition(get(cluster, "zmd", namespace, "x"), "Ready")["message"]
+    assert "x-rclone" in message and "delete or rename it" in message
+    warnings = [e for e in events(cluster, namespace, "x") if e["type"] == "Warning"]
+    assert [e["reason"] for e in warnings] == ["SecretConflict"]
+    assert get(cluster, "seldondeployment", namespace, "x") is None  # it would have used that Secret
+    unchanged()
+
+    # Deleting the parent: the garbage collector has nothing of the person's to take. A sentinel the
+    # parent owns shows when the collector has dealt with the parent.
+    parent_uid = must_get(cluster, "zmd", namespace, "x")["metadata"]["uid"]
+    sentinel = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {
+            "name": "x-sentinel",
+            "namespace": namespace,
+            "ownerReferences": [
+                {
+                    "apiVersion": "zenml.io/v1alpha1",
+                    "kind": "ZenModelDeployment",
+                    "name": "x",
+                    "uid": parent_uid,
+                }
+            ],
+        },
+    }
+    apply(cluster, sentinel)
+    cluster.kubectl("delete", "zmd", "x", "-n", namespace)
+    wait_for(
+        lambda: get(cluster, "configmap", namespace, "x-sentinel") is None,
+        GC_TIMEOUT,
+        "the garbage collector never dealt with the deleted parent",
+    )
+    unchanged()
+
+    # Once the person removes their Secret, the model converges on its own (no watch reports that
+    # Secret: the operator looks again, soon and then once a minute).
+    apply(cluster, zmd("x", namespace))
+    wait_for(conflict_reported, TIMEOUT, "the conflict was not reported again")
+    unchanged()
+    cluster.kubectl("delete", "secret", "x-rclone", "-n", namespace)
+    wait_state(cluster, namespace, "x", "Available", timeout=AVAILABLE_TIMEOUT)
+    ours = must_get(cluster, "secret", namespace, "x-rclone")
+    assert (
+        ours["metadata"]["ownerReferences"][0]["uid"]
+        == must_get(cluster, "zmd", namespace, "x")["metadata"]["uid"]
+    )
+    assert "foo" not in ours["data"]
 
 
 @pytest.mark.parametrize(

@@ -171,5 +171,5 @@ def test_secrets_are_listed_and_watched_only_through_the_label_selector(
     }
     # Its own requests: the LIST that primes its informer and the watch that keeps it (both behind the
     # selector, checked above), and its writes. It never GETs a Secret: the reconcile reads them from memory.
-    assert reads <= {"list", "watch", "patch"}
+    assert reads <= {"list", "watch", "create", "patch"}
     assert "get" not in reads

@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 import urllib.request
+from collections.abc import Sequence
 from pathlib import Path
 
 from support.measures import rss_kib, sample_sum
@@ -21,16 +22,18 @@ def free_port() -> int:
 
 
 class OperatorProcess:
-    def __init__(self, env: dict[str, str], log_path: Path, *args: str) -> None:
+    def __init__(self, env: dict[str, str], log_path: Path, *args: str, wrapper: Sequence[str] = ()) -> None:
         self.env = env
         self.log_path = log_path
         self.args = args
+        self.wrapper = tuple(wrapper)  # a command that runs the operator, e.g. under another user
         self.health_port = free_port()
         self.metrics_port = free_port()
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout: float = 60.0) -> OperatorProcess:
         command = [
+            *self.wrapper,
             sys.executable,
             "-m",
             "zenmodel_operator",

@@ -136,7 +136,7 @@ def run_one_reconcile(arriving_version: int) -> int:
     Returns how many reconciles it took to settle."""
 
     async def scenario() -> int:
-        runtime = Runtime(OperatorSettings())
+        runtime = Runtime(OperatorSettings(), "test")
         runtime.informer.changed(runtime.informer.parents, parent("iris", 1))
         runtime.informer.mark_synced()
         key = ("models", "iris")

@@ -22,7 +22,11 @@ UNKNOWN_FIELD = (
         (500, "PATCH", UNKNOWN_FIELD, True),
         (500, "PATCH", "etcdserver: request timed out", False),
         (503, "PATCH", "service unavailable", False),
+        (400, "POST", 'strict decoding error: unknown field "spec.newField"', True),
+        (422, "POST", "Secret is invalid", True),
+        (409, "POST", "already exists", False),
         (500, "POST", UNKNOWN_FIELD, False),
+        (422, "GET", "", False),
         (409, "PATCH", "conflict", False),
     ],
 )

@@ -30,6 +30,7 @@ class FakeKube(KubeCluster):
         query: list[tuple[str, str]] | None = None,
         body: Mapping[str, Any] | None = None,
         content_type: str = "application/json",
+        accept: str = "application/json",
     ) -> dict[str, Any]:
         params = dict(query or [])
         self.requests.append((path, params))

@@ -23,7 +23,7 @@ def outcome(state: str | None) -> Outcome:
 
 def test_each_parent_is_counted_once_in_its_latest_state_and_not_after_it_is_gone() -> None:
     before = gauges()
-    runtime = Runtime(OperatorSettings())
+    runtime = Runtime(OperatorSettings(), "test")
     runtime.record(("ns", "a"), outcome(State.CREATING.value))
     runtime.record(("ns", "b"), outcome(State.CREATING.value))
     runtime.record(("ns", "a"), outcome(State.AVAILABLE.value))

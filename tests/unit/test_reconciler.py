@@ -9,7 +9,15 @@ import itertools
 from collections.abc import Mapping
 from typing import Any
 
-from zenmodel_operator.reconcile import ApplyRejected, Event, Outcome, Reconciler, Write, WriteKind
+from zenmodel_operator.reconcile import (
+    AlreadyExists,
+    ApplyRejected,
+    Event,
+    Outcome,
+    Reconciler,
+    Write,
+    WriteKind,
+)
 from zenmodel_operator.settings import OperatorSettings
 
 SETTINGS = OperatorSettings(ingress_base_url="http://ingress.example.com")
@@ -44,14 +52,36 @@ class FakeCluster:
         return self.objects.get(("SeldonDeployment", namespace, name))
 
     def get_secret(self, namespace: str, name: str) -> Mapping[str, Any] | None:
-        return self.objects.get(("Secret", namespace, name))
+        """As the operator's label-selected watch: a Secret without the label is not there."""
+        secret = self.objects.get(("Secret", namespace, name))
+        has_label = secret is not None and "zenml.io/model-credentials" in secret["metadata"].get(
+            "labels", {}
+        )
+        return secret if has_label else None
+
+    @staticmethod
+    def key(obj: Mapping[str, Any]) -> Key:
+        return (obj["kind"], obj["metadata"]["namespace"], obj["metadata"]["name"])
+
+    async def create(self, obj: Mapping[str, Any]) -> Mapping[str, Any]:
+        if obj["kind"] in self.reject:
+            raise ApplyRejected(f"POST {obj['kind']}: HTTP 422: invalid")
+        if self.key(obj) in self.objects:
+            raise AlreadyExists(f"POST {obj['kind']}: HTTP 409: AlreadyExists")
+        self.writes.append(f"create {obj['kind']}")
+        return self.put(copy.deepcopy(dict(obj)))
+
+    async def read_metadata(self, obj: Mapping[str, Any]) -> Mapping[str, Any] | None:
+        live = self.objects.get(self.key(obj))
+        return None if live is None else {"metadata": copy.deepcopy(live["metadata"])}
 
     async def apply(self, obj: Mapping[str, Any]) -> Mapping[str, Any]:
+        """Server-side apply onto an existing object, with the uid precondition the reconcile sets."""
         if obj["kind"] in self.reject:
             raise ApplyRejected(f"PATCH {obj['kind']}: HTTP 422: invalid")
+        existing = self.objects[self.key(obj)]
+        assert obj["metadata"]["uid"] == existing["metadata"]["uid"], "applied onto another object"
         self.writes.append(str(obj["kind"]))
-        key = (obj["kind"], obj["metadata"]["namespace"], obj["metadata"]["name"])
-        existing = self.objects.get(key, {})
         return self.put({**existing, **copy.deepcopy(dict(obj))})
 
     async def remove_foreign_keys(self, patch: Mapping[str, Any]) -> bool:
@@ -143,9 +173,55 @@ def test_a_new_parent_costs_its_writes_once_and_then_nothing() -> None:
         state="Creating",
         credentials_reason=None,
     )
-    assert cluster.writes == ["Secret", "SeldonDeployment", "status"]
+    assert cluster.writes == ["create Secret", "create SeldonDeployment", "status"]
     again = reconcile(cluster)
     assert again is not None and again.writes == ()
+
+
+def foreign_rclone_secret() -> dict[str, Any]:
+    """A person's own Secret that happens to have our child's name: no label of ours, no owner."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": "iris-rclone", "namespace": "models", "labels": {"team": "data"}},
+        "data": {"foo": base64.b64encode(b"bar").decode()},
+    }
+
+
+def test_a_foreign_secret_of_our_childs_name_is_reported_never_written() -> None:
+    cluster = FakeCluster()
+    cluster.put(zmd())
+    cluster.put(s3_secret())
+    foreign = cluster.put(foreign_rclone_secret())
+    outcome = reconcile(cluster)
+    assert outcome is not None and outcome.recheck
+    assert outcome.credentials_reason == "SecretConflict"
+    assert cluster.objects[("Secret", "models", "iris-rclone")] == foreign
+    assert cluster.writes == ["status"]  # no SeldonDeployment either: it would use that Secret
+    condition = credentials_condition(cluster)
+    assert condition["reason"] == "SecretConflict"
+    assert "iris-rclone" in condition["message"] and "delete or rename it" in condition["message"]
+    assert [(e.type, e.reason) for e in cluster.events] == [("Warning", "SecretConflict")]
+
+    cluster.writes.clear()
+    again = reconcile(cluster)  # the recheck: still there, nothing new to say
+    assert again is not None and again.recheck and cluster.writes == []
+
+    cluster.remove("Secret", "models", "iris-rclone")
+    cleared = reconcile(cluster)
+    assert cleared is not None and not cleared.recheck and cleared.credentials_reason is None
+    assert cluster.writes == ["create Secret", "create SeldonDeployment", "status"]
+
+
+def test_our_secret_that_lost_its_label_is_recognised_by_its_owner_and_restored() -> None:
+    cluster = converged_cluster()
+    ours = cluster.objects[("Secret", "models", "iris-rclone")]
+    del ours["metadata"]["labels"]["zenml.io/model-credentials"]  # now invisible to the watch
+    outcome = reconcile(cluster)
+    assert outcome is not None and not outcome.recheck
+    assert outcome.writes == (Write(WriteKind.SECRET),)
+    restored = cluster.get_secret("models", "iris-rclone")
+    assert restored is not None and restored["metadata"]["uid"] == ours["metadata"]["uid"]
 
 
 def test_seldon_becoming_available_is_mirrored_with_one_status_write() -> None:

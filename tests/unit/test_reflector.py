@@ -45,6 +45,7 @@ class ScriptedKube(KubeCluster):
         query: list[tuple[str, str]] | None = None,
         body: Mapping[str, Any] | None = None,
         content_type: str = "application/json",
+        accept: str = "application/json",
     ) -> dict[str, Any]:
         if not self.lists:
             raise asyncio.CancelledError

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 from collections import Counter
 
 from zenmodel_operator.workqueue import WorkQueue, backoff_delay
@@ -67,3 +68,31 @@ def test_one_failing_key_is_retried_with_backoff_and_does_not_block_others() -> 
 
 def test_backoff_is_exponential_and_capped() -> None:
     assert [backoff_delay(n, 0.5, 4) for n in range(1, 7)] == [0.5, 1, 2, 4, 4, 4]
+
+
+def test_a_recheck_comes_back_later_and_later_until_the_key_settles() -> None:
+    seen: list[float] = []
+
+    async def scenario() -> None:
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+
+        async def process(key: str) -> None:
+            seen.append(loop.time() - start)
+            if len(seen) < 4:
+                queue.recheck(key)
+
+        queue = WorkQueue(process, workers=1, recheck_delay=0.05, max_recheck_delay=0.1)
+        queue.start()
+        queue.add("foreign")
+        async with asyncio.timeout(10):
+            while len(seen) < 4 or queue.depth:
+                await asyncio.sleep(0.005)
+        await asyncio.sleep(0.3)  # longer than any recheck: none may come after the last pass
+        await queue.stop()
+
+    asyncio.run(scenario())
+    gaps = [later - earlier for earlier, later in itertools.pairwise(seen)]
+    assert len(seen) == 4
+    assert 0.05 <= gaps[0] < 0.1  # the first delay
+    assert 0.1 <= gaps[1] < 0.2 and 0.1 <= gaps[2] < 0.2  # doubled, then capped
