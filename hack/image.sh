@@ -7,8 +7,8 @@
 # registries, so a Debian bookworm rootfs (debootstrap --variant=minbase, from the mirror the machine's
 # own apt sources name) with Python 3.11 and pip, as the official image has them, is imported under the
 # base's name and labelled as made here. The rootfs is cached outside the repository, so a wiped podman
-# storage costs an import, not a debootstrap; podman's layer cache makes a rebuild of unchanged sources
-# take seconds.
+# storage costs an import, not a debootstrap; the image is labelled with a digest of what it is built
+# from, so a run with unchanged sources takes seconds.
 #
 #   hack/image.sh           build (what is missing), print the image reference
 #   hack/image.sh --print   print the image reference only
@@ -103,11 +103,28 @@ if ! podman image exists "$BASE"; then
     "$ROOTFS" "$BASE" >/dev/null
 fi
 
+# What the build reads (.dockerignore lets in pyproject.toml, README.md and operator/) and the Dockerfile:
+# the image is rebuilt exactly when one of them changed.
+source_digest() {
+  find Dockerfile pyproject.toml README.md operator -type f ! -name '*.pyc' ! -path '*/__pycache__/*' -print0 |
+    sort -z | xargs -0 sha256sum | sha256sum | cut -d' ' -f1
+}
+
 build() {
   # chroot isolation: no nested user namespaces or cgroups needed. --pull=never: the base is local.
-  podman build --pull=never --isolation=chroot --layers \
+  # --no-cache: buildah's layer cache keys a RUN --mount=from=builder step by its text alone, so a
+  # cached final stage would keep the previous wheels; the digest label above is the cache instead.
+  podman build --pull=never --isolation=chroot --no-cache \
     --volume "$HOST_CA_BUNDLE:$HOST_CA_BUNDLE:ro" \
+    --label "zenmodel.local/source-digest=$1" \
     --tag "$IMAGE" . >&2
 }
-timed "podman build" build
+
+digest="$(source_digest)"
+previous="$(podman image inspect --format '{{.Id}} {{index .Labels "zenmodel.local/source-digest"}}' "$IMAGE" 2>/dev/null || true)"
+if [[ "${previous#* }" != "$digest" ]]; then
+  timed "podman build" build "$digest"
+  # The previous build, now nameless, would otherwise pile up in podman's storage.
+  [[ -n "$previous" ]] && podman rmi "${previous%% *}" >/dev/null 2>&1 || true
+fi
 echo "$IMAGE"
