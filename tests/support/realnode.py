@@ -47,8 +47,9 @@ REAL_NODE_TAINT = {"key": "zenmodel.io/real-node", "value": "true", "effect": "N
 CGROUP_ROOT = "zenmodel-real-node"
 CNI_BIN_DIR = Path("/usr/lib/cni")
 NETNS_DIR = Path("/var/run/netns")
-# One real node per machine: they share the bridge, the dummy interface and the host's iptables.
+# One real node per machine: they share the bridge, the API address and the host's iptables.
 LOCK_FILE = Path("/run/zenmodel-real-node.lock")
+LOCK_WAIT = 900.0
 # What the kubelet (kernel/, vm/), the bridge plugin (ip_forward) and kube-proxy may set.
 SYSCTLS = (
     "kernel/panic",
@@ -271,11 +272,17 @@ class RealNode:
             raise RealNodeError(f"missing {', '.join(missing)}: {PACKAGES_HINT} and hack/tools.sh")
         LOCK_FILE.parent.mkdir(parents=True, exist_ok=True)
         lock = LOCK_FILE.open("w")
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            lock.close()
-            raise RealNodeError(f"another real node runs on this machine ({LOCK_FILE} is locked)") from None
+        # Another suite's node on the same machine: wait for it to go rather than fail.
+        deadline = time.monotonic() + LOCK_WAIT
+        while True:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    lock.close()
+                    raise RealNodeError(f"another real node held {LOCK_FILE} for {LOCK_WAIT:.0f}s") from None
+                time.sleep(1.0)
         self._lock = lock
         self.before = HostState.read()
         if API_INTERFACE in self.before.links or BRIDGE in self.before.links:
