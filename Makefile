@@ -9,7 +9,8 @@ BIN := $(VENV)/bin
 demo: $(VENV)/.installed tools
 	PYTHONPATH=tests $(BIN)/python hack/demo.py
 
-test: $(VENV)/.installed tools test-deps node-deps image lint
+# node-deps first: hack/tools.sh compiles the pod sandbox's pause binary with the C compiler it installs.
+test: $(VENV)/.installed node-deps tools test-deps image lint
 	$(BIN)/pytest
 
 unit: $(VENV)/.installed
