@@ -8,7 +8,7 @@ node registers as ``REAL_NODE``, tainted so that only pods that tolerate ``REAL_
 
 A node changes its host: sysctls, iptables chains, a bridge and veths, network namespaces, mounts,
 cgroups, a few well-known directories. ``HostState`` records what those look like before it starts, and
-``RealNode.stop`` puts back each one and then checks that the host reads as before.
+``RealNode.restore_host`` puts back each one and then reports what still reads differently.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ import shutil
 import socket
 import subprocess
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Protocol
@@ -118,7 +118,8 @@ def missing_binaries(tools_dir: Path) -> list[str]:
     missing += [
         str(CNI_BIN_DIR / p) for p in ("bridge", "host-local", "loopback") if not (CNI_BIN_DIR / p).exists()
     ]
-    missing += [str(tools_dir / b) for b in ("kubelet", "kube-proxy") if not (tools_dir / b).is_file()]
+    built = ("kubelet", "kube-proxy", _pause_archive(tools_dir))
+    missing += [str(tools_dir / b) for b in built if not (tools_dir / b).is_file()]
     return missing
 
 
@@ -160,12 +161,14 @@ def _nft_tables() -> list[str]:
     return sorted(line.removeprefix("table ") for line in _run("nft", "list", "tables").splitlines() if line)
 
 
-def _mount_points() -> list[str]:
-    """Every mount point in this mount namespace (field 5 of mountinfo), octal escapes undone."""
+def _mount_points(roots: Sequence[Path]) -> list[str]:
+    """The mount points at or under ``roots`` (field 5 of mountinfo, octal escapes undone): only where a
+    node mounts, as others on a shared machine may mount elsewhere meanwhile."""
     points = []
     for line in Path("/proc/self/mountinfo").read_text().splitlines():
-        point = line.split()[4]
-        points.append(re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), point))
+        point = re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), line.split()[4])
+        if any(Path(point).is_relative_to(root) for root in roots):
+            points.append(point)
     return points
 
 
@@ -206,14 +209,14 @@ class HostState:
     netns: list[str]
 
     @classmethod
-    def read(cls) -> HostState:
+    def read(cls, mount_roots: Sequence[Path]) -> HostState:
         return cls(
             sysctls=_read_sysctls(),
             iptables={command: _iptables_rules(command) for command in IPTABLES},
             nft_tables=_nft_tables(),
             links=_links(),
             addresses=_addresses(),
-            mounts=sorted(_mount_points()),
+            mounts=sorted(_mount_points(mount_roots)),
             cgroups=sorted(str(m / CGROUP_ROOT) for m in _cgroup_mounts() if (m / CGROUP_ROOT).exists()),
             paths={path: Path(path).exists() for path in HOST_PATHS},
             netns=sorted(p.name for p in NETNS_DIR.iterdir()) if NETNS_DIR.is_dir() else [],
@@ -255,6 +258,18 @@ class RealNode:
         self.runtime_dir = Path("/run") / f"zenmodel-node-{os.getpid()}"
 
     @property
+    def mount_roots(self) -> tuple[Path, ...]:
+        """Where the node's parts mount: its own directories, pods' network namespaces, and the places the
+        kubelet or containerd would use by default."""
+        return (
+            self.workdir,
+            self.runtime_dir,
+            Path("/run/netns"),
+            Path("/var/lib/kubelet"),
+            Path("/run/containerd"),
+        )
+
+    @property
     def containerd_socket(self) -> Path:
         return self.runtime_dir / "containerd.sock"
 
@@ -284,7 +299,7 @@ class RealNode:
                     raise RealNodeError(f"another real node held {LOCK_FILE} for {LOCK_WAIT:.0f}s") from None
                 time.sleep(1.0)
         self._lock = lock
-        self.before = HostState.read()
+        self.before = HostState.read(self.mount_roots)
         if API_INTERFACE in self.before.links or BRIDGE in self.before.links:
             raise RealNodeError(f"{API_INTERFACE} or {BRIDGE} already exists: a previous run was not undone")
         _run("ip", "link", "add", API_INTERFACE, "type", "veth", "peer", "name", API_INTERFACE_PEER)
@@ -309,7 +324,7 @@ class RealNode:
         )
         self._processes.append(containerd)
         cluster.wait_ready(containerd, deadline, self.containerd_socket.exists)
-        self.import_image(self.tools_dir / f"pause-{_k8s_version(self.tools_dir)}.oci.tar")
+        self.import_image(self.tools_dir / _pause_archive(self.tools_dir))
 
         kubelet = cluster.spawn(
             "kubelet",
@@ -440,14 +455,17 @@ class RealNode:
         before = self.before
         try:
             self._unmount_ours(before)
-            for name in sorted(set(os.listdir(NETNS_DIR)) - set(before.netns)) if NETNS_DIR.is_dir() else []:
-                with contextlib.suppress(OSError):
-                    (NETNS_DIR / name).unlink()
+            # containerd names the pods' network namespaces cni-<uuid>.
+            for name in set(os.listdir(NETNS_DIR)) - set(before.netns) if NETNS_DIR.is_dir() else ():
+                if name.startswith("cni-"):
+                    with contextlib.suppress(OSError):
+                        (NETNS_DIR / name).unlink()
             for link in (BRIDGE, API_INTERFACE):
                 _run("ip", "link", "delete", link, check=False)
             # veths of pods whose network namespace went without a CNI DEL go with their namespace.
             for link in set(_links()) - set(before.links):
-                _run("ip", "link", "delete", link, check=False)
+                if link.startswith("veth"):
+                    _run("ip", "link", "delete", link, check=False)
             for command in IPTABLES:
                 self._restore_iptables(command, before.iptables[command])
             for table in set(_nft_tables()) - set(before.nft_tables):
@@ -462,7 +480,7 @@ class RealNode:
                 if not existed and Path(path).exists():
                     shutil.rmtree(path, ignore_errors=True)
             shutil.rmtree(self.runtime_dir, ignore_errors=True)
-            return before.differences(HostState.read())
+            return before.differences(HostState.read(self.mount_roots))
         finally:
             if self._lock is not None:
                 self._lock.close()
@@ -473,7 +491,7 @@ class RealNode:
         """Unmounts, deepest first, every mount point that appeared while the node ran."""
         kept = set(before.mounts)
         for _ in range(5):
-            new = [point for point in _mount_points() if point not in kept]
+            new = [point for point in _mount_points(self.mount_roots) if point not in kept]
             if not new:
                 return
             for point in sorted(set(new), key=len, reverse=True):
@@ -674,6 +692,11 @@ def _k8s_version(tools_dir: Path) -> str:
     if not match:
         raise RealNodeError(f"{tools_dir}: cannot tell the Kubernetes version")
     return match.group(1)
+
+
+def _pause_archive(tools_dir: Path) -> str:
+    """The pause image hack/tools.sh writes (PAUSE_ARCHIVE there)."""
+    return f"pause-{_k8s_version(tools_dir)}.oci.tar"
 
 
 def _free_port() -> int:
