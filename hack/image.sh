@@ -121,10 +121,13 @@ build() {
 }
 
 digest="$(source_digest)"
-previous="$(podman image inspect --format '{{.Id}} {{index .Labels "zenmodel.local/source-digest"}}' "$IMAGE" 2>/dev/null || true)"
-if [[ "${previous#* }" != "$digest" ]]; then
+built="$(podman image inspect --format '{{index .Labels "zenmodel.local/source-digest"}}' "$IMAGE" 2>/dev/null || true)"
+if [[ "$built" != "$digest" ]]; then
+  nameless_before="$(podman images --quiet --no-trunc --filter dangling=true | sort)"
   timed "podman build" build "$digest"
-  # The previous build, now nameless, would otherwise pile up in podman's storage.
-  [[ -n "$previous" ]] && podman rmi "${previous%% *}" >/dev/null 2>&1 || true
+  # What this build left nameless (its builder stage, the previous image) would pile up in podman's
+  # storage; images that were nameless before are not ours to remove.
+  comm -13 <(echo "$nameless_before") <(podman images --quiet --no-trunc --filter dangling=true | sort) |
+    xargs --no-run-if-empty podman rmi >/dev/null
 fi
 echo "$IMAGE"

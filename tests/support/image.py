@@ -50,7 +50,7 @@ def run(image: str, *args: str, options: tuple[str, ...] = ()) -> subprocess.Com
     (as a kubelet runs it), and returns what it printed."""
     return subprocess.run(
         [
-            "podman", "run", "--rm", "--network=none", "--passwd=false", f"--user={CHART_USER}",
+            "podman", "run", "--rm", "--pull=never", "--network=none", "--passwd=false", f"--user={CHART_USER}",
             *PODMAN_LIMITS, *options, image, *args,
         ],
         capture_output=True, text=True, check=False, timeout=120,

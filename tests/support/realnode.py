@@ -390,7 +390,8 @@ class RealNode:
         finally:
             archive.unlink(missing_ok=True)
             if tag:
-                _run("podman", "untag", tag, check=False)
+                # `podman untag IMAGE` alone would remove every name of the image, `reference` too.
+                _run("podman", "untag", tag, tag, check=False)
         return name
 
     def _ctr(self, *args: str, check: bool = True) -> str:
