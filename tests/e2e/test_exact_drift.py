@@ -15,7 +15,16 @@ from collections.abc import Callable
 import pytest
 
 from support.localcluster import LocalCluster
-from support.objects import apply, decoded, must_get, s3_secret, server_side_apply, wait_state, zmd
+from support.objects import (
+    CHILDREN_WRITTEN,
+    apply,
+    decoded,
+    must_get,
+    s3_secret,
+    server_side_apply,
+    wait_state,
+    zmd,
+)
 from support.waiting import wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("operator")]
@@ -40,7 +49,7 @@ def merge_patch(
 
 def test_keys_added_to_the_rclone_secret_are_removed(cluster: LocalCluster, namespace: str) -> None:
     apply(cluster, s3_secret(namespace), zmd("iris", namespace))
-    wait_state(cluster, namespace, "iris", "Creating")
+    wait_state(cluster, namespace, "iris", CHILDREN_WRITTEN)
     rendered = decoded(must_get(cluster, "secret", namespace, "iris-rclone"))
 
     endpoint = base64.b64encode(b"https://collector.example.com").decode()
@@ -73,7 +82,7 @@ def test_our_labels_and_annotations_are_exact_and_theirs_are_kept(
     cluster: LocalCluster, namespace: str
 ) -> None:
     apply(cluster, s3_secret(namespace), zmd("iris", namespace))
-    wait_state(cluster, namespace, "iris", "Creating")
+    wait_state(cluster, namespace, "iris", CHILDREN_WRITTEN)
     ours = must_get(cluster, "seldondeployment", namespace, "iris")["metadata"]
 
     cluster.kubectl(

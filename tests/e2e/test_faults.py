@@ -16,6 +16,7 @@ import pytest
 
 from support.localcluster import LocalCluster
 from support.objects import (
+    CHILDREN_WRITTEN,
     apply,
     events,
     fresh_namespace,
@@ -98,7 +99,7 @@ def test_an_apiserver_restart_is_quiet_and_recovered_within_2s(
     cluster: LocalCluster, namespace: str, operator: OperatorProcess
 ) -> None:
     apply(cluster, s3_secret(namespace), zmd("iris", namespace))
-    wait_state(cluster, namespace, "iris", "Creating")
+    wait_state(cluster, namespace, "iris", CHILDREN_WRITTEN)
     offset = len(operator.log())
 
     # The outage's length is the fault being simulated, not a wait for a condition.
@@ -123,7 +124,7 @@ def test_an_apiserver_freeze_is_quiet_and_recovered_within_2s(
     cluster: LocalCluster, namespace: str, operator: OperatorProcess
 ) -> None:
     apply(cluster, s3_secret(namespace), zmd("iris", namespace))
-    wait_state(cluster, namespace, "iris", "Creating")
+    wait_state(cluster, namespace, "iris", CHILDREN_WRITTEN)
     offset = len(operator.log())
 
     cluster.freeze_apiserver()
@@ -172,7 +173,7 @@ def run_until_settled(cluster: LocalCluster, log: Path, namespace: str) -> None:
     """Starts an operator for `namespace`, waits until iris is Creating and nothing is left to do, stops it."""
     process = OperatorProcess(cluster.env(), log, "--namespaces", namespace).start()
     try:
-        wait_state(cluster, namespace, "iris", "Creating")
+        wait_state(cluster, namespace, "iris", CHILDREN_WRITTEN)
         wait_for(
             lambda: "zenmodel_workqueue_depth 0.0" in process.metrics(), 30, "the operator never settled"
         )

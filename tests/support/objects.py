@@ -141,24 +141,31 @@ def status_of(cluster: LocalCluster, namespace: str, name: str) -> dict[str, Any
     return dict((get(cluster, "zmd", namespace, name) or {}).get("status") or {})
 
 
+# The states in which the operator has written both children: Seldon's rollout on kwok's fake Node can
+# reach Available before a poll ever sees Creating.
+CHILDREN_WRITTEN = ("Creating", "Available")
+
+
 def wait_state(
     cluster: LocalCluster,
     namespace: str,
     name: str,
-    state: str,
+    state: str | tuple[str, ...],
     generation: int = 1,
     timeout: float = TIMEOUT,
 ) -> dict[str, Any]:
-    """Waits until the ZenModelDeployment reports `state` for `generation`; returns it as read then (a
-    second read could already show the next state, e.g. Seldon's rollout that a rotation starts)."""
+    """Waits until the ZenModelDeployment reports `state` (or one of them) for `generation`; returns it as
+    read then (a second read could already show the next state, e.g. Seldon's rollout that a rotation
+    starts)."""
 
+    states = (state,) if isinstance(state, str) else state
     seen: dict[str, Any] = {}
 
     def reached() -> bool:
         seen.clear()
         seen.update(get(cluster, "zmd", namespace, name) or {})
         status = seen.get("status") or {}
-        return status.get("state") == state and status.get("observedGeneration") == generation
+        return status.get("state") in states and status.get("observedGeneration") == generation
 
     try:
         wait_for(
