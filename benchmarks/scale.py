@@ -42,11 +42,12 @@ from support.localcluster import LocalCluster
 from support.measures import cpu_seconds
 from support.objects import s3_secret, zmd
 from support.operator_process import OperatorProcess
-from zenmodel_operator import seldon
-from zenmodel_operator.kube import KubeCluster
-from zenmodel_operator.reconcile import Snapshot, decode_source_secret, now_rfc3339, plan
+from zenmodel_operator.core import seldon
+from zenmodel_operator.core.plan import Snapshot, decode_source_secret, plan
+from zenmodel_operator.core.status import derive_status
+from zenmodel_operator.runtime.clock import now_rfc3339
+from zenmodel_operator.runtime.writes import KubeCluster
 from zenmodel_operator.settings import OperatorSettings
-from zenmodel_operator.status import derive_status
 
 WORKERS = OperatorSettings().workers  # the operator's default concurrency, given to the bare client too
 CREATORS = 8  # concurrent parent creations, the same load in every run

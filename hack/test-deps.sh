@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what tests/integration runs against: the real rclone (Debian's package) and local stand-ins
-# for the object stores (Azurite from npm, fake-gcs-server built from its Go module). Everything but
-# rclone lives in a cache outside the repository, keyed by version, so a second run is a no-op.
+# for the object stores (Azurite from npm, fake-gcs-server built from its Go module); and Debian's
+# redis-server, which tests/e2e/test_argocd.py runs for Argo CD. Everything but the Debian packages lives in
+# a cache outside the repository, keyed by version, so a second run is a no-op.
 # (moto, the S3 server, is a Python package in the `dev` extra.)
 #
 #   hack/test-deps.sh            install what is missing, then print where each tool is (name=path)
@@ -17,6 +18,7 @@ FAKE_GCS_SERVER="$CACHE/tools-extra/fake-gcs-server-$FAKE_GCS_SERVER_VERSION"
 
 print_paths() {
   echo "rclone=$(command -v rclone || echo /usr/bin/rclone)"
+  echo "redis-server=$(command -v redis-server || echo /usr/bin/redis-server)"
   echo "azurite-blob=$AZURITE"
   echo "fake-gcs-server=$FAKE_GCS_SERVER"
 }
@@ -24,12 +26,13 @@ if [[ "${1:-}" == "--print" ]]; then print_paths; exit 0; fi
 
 log() { echo "test-deps: $*" >&2; }
 
-rclone_() {
-  command -v rclone >/dev/null && return 0
-  log "installing rclone (apt)"
+# Installs Debian's package $1 unless its command $1 is already on PATH.
+apt_package() {
+  command -v "$1" >/dev/null && return 0
+  log "installing $1 (apt)"
   local sudo=""; [[ "$(id -u)" == 0 ]] || sudo="sudo"
   $sudo apt-get update -q >/dev/null
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q rclone >/dev/null
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q "$1" >/dev/null
 }
 
 azurite() {
@@ -54,7 +57,9 @@ fake_gcs_server() {
   rm -rf "$work"
 }
 
-rclone_
+apt_package rclone
+# The cache Argo CD's controller and repo server share (tests/support/argocd.py starts one on loopback).
+apt_package redis-server
 azurite
 fake_gcs_server
 print_paths

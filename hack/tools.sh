@@ -6,6 +6,8 @@
 #   hack/tools.sh            build what is missing, print the tools directory
 #   hack/tools.sh glua       build only gopher-lua's glua if missing (the Argo CD health-check test needs
 #                            nothing else), print the tools directory
+#   hack/tools.sh argocd     build only Argo CD (its application controller and repo server) if missing,
+#                            print the tools directory
 #   hack/tools.sh --print    print the tools directory only
 set -euo pipefail
 
@@ -17,6 +19,9 @@ KWOK_VERSION="${KWOK_VERSION:-v0.8.0}"
 # The Lua interpreter Argo CD embeds (the version in Argo CD's go.mod); keyed by its binary's name below, so
 # adding it did not move the directory the other tools are cached in.
 GLUA_VERSION="${GLUA_VERSION:-v1.1.1}"
+# The newest Argo CD that builds from the module proxy with this Go (v3.2.12 does not compile; v3.3 and later
+# need a gitops-engine module the proxy does not serve). In its own directory argocd-<version>.
+ARGOCD_VERSION="${ARGOCD_VERSION:-v3.2.11}"
 # The real node's sandbox image: a name no registry serves, so nothing ever tries to pull it.
 PAUSE_IMAGE="localhost/zenmodel-pause:$K8S_VERSION"
 PAUSE_ARCHIVE="pause-$K8S_VERSION.oci.tar"
@@ -162,12 +167,9 @@ module_dir() {
   go mod download -json "$1" | python3 -c 'import json,sys; print(json.load(sys.stdin)["Dir"])'
 }
 
-seldon_manager() {
-  # Seldon Core v1's controller (its main package is the module root), with the module's own replace and
-  # exclude lines: they pin the Kubernetes libraries it was released against.
-  local gomod
-  gomod="$(go mod download -json "github.com/seldonio/seldon-core/operator@$SELDON_VERSION" | python3 -c 'import json,sys; print(json.load(sys.stdin)["GoMod"])')"
-  python3 - "$gomod" <<'PY' | build_from_module github.com/seldonio/seldon-core/operator "$SELDON_VERSION" "" github.com/seldonio/seldon-core/operator
+# The replace and exclude directives of the go.mod file $1, one per line, as a throwaway module repeats them.
+replace_and_exclude_lines() {
+  python3 - "$1" <<'PY'
 import re, sys
 text = open(sys.argv[1]).read()
 for kind, body in re.findall(r"^(replace|exclude) \((.*?)^\)", text, re.S | re.M):
@@ -178,6 +180,15 @@ for kind, body in re.findall(r"^(replace|exclude) \((.*?)^\)", text, re.S | re.M
 for kind, line in re.findall(r"^(replace|exclude) ([^(\n][^\n]*)$", text, re.M):
     print(kind, line.split("//")[0].strip())
 PY
+}
+
+seldon_manager() {
+  # Seldon Core v1's controller (its main package is the module root), with the module's own replace and
+  # exclude lines: they pin the Kubernetes libraries it was released against.
+  local gomod
+  gomod="$(go mod download -json "github.com/seldonio/seldon-core/operator@$SELDON_VERSION" | python3 -c 'import json,sys; print(json.load(sys.stdin)["GoMod"])')"
+  replace_and_exclude_lines "$gomod" |
+    build_from_module github.com/seldonio/seldon-core/operator "$SELDON_VERSION" "" github.com/seldonio/seldon-core/operator
   mv "$BIN/operator" "$BIN/seldon-manager"
   # What the manager needs at run time, from the same version: its ConfigMap and its environment.
   local dir; dir="$(module_dir "github.com/seldonio/seldon-core/operator@$SELDON_VERSION")"
@@ -215,6 +226,63 @@ glua() {
   ln -s "glua-$GLUA_VERSION" "$BIN/glua"
 }
 
+argocd() {
+  # Argo CD's own cmd/main.go links every component (API server, Dex, notifications, CLI, ...); this main links
+  # only the two the tests run and, like Argo CD's, picks the component by the name it is called by. The
+  # module's replace lines pin the Kubernetes libraries it was released against. Built into a scratch
+  # directory that is renamed into place last, so a half-done build is never taken for a finished one.
+  local gomod dir work out="$BIN/argocd-$ARGOCD_VERSION"
+  gomod="$(go mod download -json "github.com/argoproj/argo-cd/v3@$ARGOCD_VERSION" | python3 -c 'import json,sys; print(json.load(sys.stdin)["GoMod"])')"
+  dir="$(module_dir "github.com/argoproj/argo-cd/v3@$ARGOCD_VERSION")"
+  work="$(mktemp -d)"
+  {
+    echo "module zenmodel.local/argocd-build"
+    echo "go 1.25.5"
+    echo "require github.com/argoproj/argo-cd/v3 $ARGOCD_VERSION"
+    replace_and_exclude_lines "$gomod"
+  } >"$work/go.mod"
+  cat >"$work/main.go" <<'GO'
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/spf13/cobra"
+
+	controller "github.com/argoproj/argo-cd/v3/cmd/argocd-application-controller/commands"
+	reposerver "github.com/argoproj/argo-cd/v3/cmd/argocd-repo-server/commands"
+)
+
+func main() {
+	var command *cobra.Command
+	switch name := filepath.Base(os.Args[0]); name {
+	case "argocd-application-controller":
+		command = controller.NewCommand()
+	case "argocd-repo-server":
+		command = reposerver.NewCommand()
+	default:
+		fmt.Fprintf(os.Stderr, "%s: call me argocd-application-controller or argocd-repo-server\n", name)
+		os.Exit(2)
+	}
+	if err := command.Execute(); err != nil {
+		os.Exit(1)
+	}
+}
+GO
+  rm -rf "$out.partial"
+  mkdir -p "$out.partial/crds"
+  (cd "$work" && go build -trimpath -ldflags "-s -w -X github.com/argoproj/argo-cd/v3/common.version=${ARGOCD_VERSION#v}" -o "$out.partial/argocd" .)
+  ln -s argocd "$out.partial/argocd-application-controller"
+  ln -s argocd "$out.partial/argocd-repo-server"
+  # The Application and AppProject CRDs of the same version (normally installed with Argo CD's manifests).
+  cp "$dir/manifests/crds/application-crd.yaml" "$dir/manifests/crds/appproject-crd.yaml" "$out.partial/crds/"
+  chmod -R u+w "$out.partial"
+  mv "$out.partial" "$out"
+  rm -rf "$work"
+}
+
 timed() {
   local name="$1" marker="$2"; shift 2
   [[ -e "$BIN/$marker" ]] && return 0
@@ -223,6 +291,12 @@ timed() {
   "$@"
   log "built $name in $((SECONDS - start))s"
 }
+
+if [[ "${1:-}" == "argocd" ]]; then
+  timed argocd "argocd-$ARGOCD_VERSION" argocd
+  echo "$BIN"
+  exit 0
+fi
 
 if [[ "${1:-}" == "glua" ]]; then
   timed glua "glua-$GLUA_VERSION" glua
@@ -240,4 +314,5 @@ timed seldon-manager seldon-manager seldon_manager
 timed kwok kwok kwok
 timed kwok-stages "kwok-stages/kwokctl-default-$KWOK_VERSION" kwok_stages
 timed glua "glua-$GLUA_VERSION" glua
+timed argocd "argocd-$ARGOCD_VERSION" argocd
 echo "$BIN"

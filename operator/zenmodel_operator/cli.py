@@ -12,10 +12,9 @@ from typing import Any, TextIO
 import yaml
 
 from . import settings as operator_settings
-from .crd import render_crd_yaml
-from .informer import source_secret_name
-from .reconcile import Snapshot, decode_source_secret, plan
-from .spec import API_VERSION, KIND, NAME_RULE
+from .api.crd import render_crd_yaml
+from .api.spec import API_VERSION, KIND, NAME_RULE
+from .core.plan import Snapshot, decode_source_secret, plan, source_secret_name
 
 REDACTED = "<redacted: pass --show-secrets to see>"
 

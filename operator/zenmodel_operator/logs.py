@@ -7,13 +7,14 @@ import logging
 from datetime import UTC, datetime
 from typing import Any
 
-from .outage import OutageFilter
+from .runtime.clock import rfc3339
+from .runtime.outage import OutageFilter
 
 
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {
-            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "time": rfc3339(datetime.fromtimestamp(record.created, UTC), 3),
             "level": record.levelname,
             "logger": record.name,
             "message": record.getMessage(),

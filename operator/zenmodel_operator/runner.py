@@ -6,10 +6,11 @@ import logging
 
 import kopf
 
-from .handlers import Runtime, registry
-from .leader import new_identity
+from .handlers import registry
 from .logs import configure_logging
+from .runtime.leader import new_identity
 from .settings import OperatorSettings
+from .wiring import Runtime
 
 log = logging.getLogger(__name__)
 

@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from .api.validation import DNS_SUBDOMAIN_PATTERN, python_pattern
 
 ENV_PREFIX = "ZENMODEL_"
 # Where a pod finds its own namespace: the default home of the leader-election Lease.
 IN_CLUSTER_NAMESPACE_FILE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
 # client-go refuses a renew deadline within its jitter of the retry period (leaderelection.JitterFactor).
 RETRY_JITTER_FACTOR = 1.2
-_DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+_DNS_SUBDOMAIN = python_pattern(DNS_SUBDOMAIN_PATTERN)
 
 
 @dataclass(frozen=True)

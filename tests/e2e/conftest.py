@@ -9,6 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from support.argocd import ArgoCD
 from support.localcluster import LocalCluster
 from support.objects import SECONDS_TO_AVAILABLE, SECONDS_TO_COLLECT, SELDON_SKIPS, fresh_namespace
 from support.operator_process import OperatorProcess
@@ -17,6 +18,7 @@ from support.realnode import FIGURES as REAL_NODE_FIGURES
 # Resident memory (KiB) of the parts this suite added to the control plane, read while it runs.
 RSS_KIB: dict[str, int] = {}
 MEASURED_PARTS = ("seldon-manager", "kwok", "kube-scheduler")
+ARGOCD_PARTS = ("argocd-application-controller", "argocd-repo-server", "redis")
 
 
 @pytest.fixture(scope="session")
@@ -61,6 +63,18 @@ def operator(cluster: LocalCluster, tmp_path_factory: pytest.TempPathFactory) ->
         yield process
     finally:
         process.stop()
+
+
+@pytest.fixture(scope="module")
+def argocd(cluster: LocalCluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ArgoCD]:
+    """Argo CD's application controller and repo server (with redis) for one test module; their memory is
+    read before they stop."""
+    started = ArgoCD(cluster, tmp_path_factory.mktemp("argocd")).start()
+    try:
+        yield started
+    finally:
+        RSS_KIB.update({part: started.rss_kib(part) for part in ARGOCD_PARTS if started.running(part)})
+        started.stop()
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

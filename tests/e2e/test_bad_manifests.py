@@ -349,6 +349,16 @@ CORPUS: tuple[Bad, ...] = (
         both(with_model(uri="gs://models/iris"), s3(region="eu-west-1")),
         Refused("spec", "credentials.s3 applies only"),
     ),
+    Bad(
+        "gcs-options-for-s3",
+        lambda spec: spec["credentials"].update(gcs={"projectNumber": "123456789012"}),
+        Refused("spec", "credentials.gcs applies only to gs:// model URIs"),
+    ),
+    Bad(
+        "azure-options-for-s3",
+        lambda spec: spec["credentials"].update(azure={"account": "acct1"}),
+        Refused("spec", "credentials.azure applies only to az:// and Azure Blob https:// model URIs"),
+    ),
     Bad("name-too-long", lambda spec: None, Refused("metadata.name", "DNS-1035 label"), name="n" * 56),
     # accepted by the schema, reported by the operator
     Bad("secret-missing", lambda spec: None, Reported("SecretNotFound", "does not exist")),

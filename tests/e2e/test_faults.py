@@ -28,8 +28,8 @@ from support.objects import (
 )
 from support.operator_process import OperatorProcess
 from support.waiting import wait_for
-from zenmodel_operator.kube import FIELD_MANAGER
-from zenmodel_operator.reconcile import Snapshot, decode_source_secret, plan
+from zenmodel_operator.core.plan import Snapshot, decode_source_secret, plan
+from zenmodel_operator.runtime.writes import FIELD_MANAGER
 from zenmodel_operator.settings import OperatorSettings
 
 pytestmark = pytest.mark.e2e

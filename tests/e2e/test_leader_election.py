@@ -52,8 +52,8 @@ from support.objects import (
 )
 from support.operator_process import OperatorProcess
 from support.waiting import wait_for
-from zenmodel_operator.kube import KubeCluster
-from zenmodel_operator.leader import EXIT_LEASE_LOST, Elector, LeaseApi, LeaseLost
+from zenmodel_operator.runtime.leader import EXIT_LEASE_LOST, Elector, LeaseApi, LeaseLost
+from zenmodel_operator.runtime.writes import KubeCluster
 from zenmodel_operator.settings import LeaderElectionSettings
 
 pytestmark = pytest.mark.e2e

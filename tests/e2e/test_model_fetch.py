@@ -45,7 +45,7 @@ from support.objectstores import (
     require_tool,
     service_account_key,
 )
-from zenmodel_operator.credentials import AZURE_EMULATOR_KEY
+from zenmodel_operator.core.credentials import AZURE_EMULATOR_KEY
 
 pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("operator")]
 

@@ -26,13 +26,13 @@ from support.objects import (
     zmd,
 )
 from support.waiting import wait_for
-from zenmodel_operator.spec import (
+from zenmodel_operator.api.spec import (
     PROTOCOLS_BY_IMPLEMENTATION,
     Implementation,
     Protocol,
     ZenModelDeploymentSpec,
 )
-from zenmodel_operator.status import internal_url
+from zenmodel_operator.core.status import internal_url
 
 pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("operator")]
 

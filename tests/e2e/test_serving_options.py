@@ -31,10 +31,10 @@ from support.objects import (
 )
 from support.operator_process import OperatorProcess
 from support.waiting import wait_for
+from zenmodel_operator.api.uris import MODEL_URI_CHECKS
+from zenmodel_operator.api.validation import first_failure
 from zenmodel_operator.cli import RenderError, render_documents
-from zenmodel_operator.seldon import CANARY_PREDICTOR_NAME, PREDICTOR_NAME, predictor_deployment_names
-from zenmodel_operator.storage import MODEL_URI_CHECKS
-from zenmodel_operator.validation import first_failure
+from zenmodel_operator.core.seldon import CANARY_PREDICTOR_NAME, PREDICTOR_NAME, predictor_deployment_names
 
 pytestmark = pytest.mark.e2e
 

@@ -20,8 +20,8 @@ from pydantic import ValidationError
 
 from support.apiclient import ApiClient
 from support.localcluster import LocalCluster
-from zenmodel_operator.spec import ZenModelDeploymentSpec
-from zenmodel_operator.validation import field_path
+from zenmodel_operator.api.spec import ZenModelDeploymentSpec
+from zenmodel_operator.api.validation import field_path
 
 pytestmark = pytest.mark.e2e
 

@@ -36,15 +36,15 @@ from support.objectstores import (
     require_tool,
     service_account_key,
 )
-from zenmodel_operator.credentials import (
+from zenmodel_operator.api.spec import Credentials
+from zenmodel_operator.core.credentials import (
     AZURE_EMULATOR_KEY,
     CredentialsError,
     SourceSecret,
     rclone_config,
 )
-from zenmodel_operator.labels import CREDENTIALS_KEY
-from zenmodel_operator.spec import Credentials
-from zenmodel_operator.storage import parse_model_uri
+from zenmodel_operator.core.labels import CREDENTIALS_KEY
+from zenmodel_operator.core.storage import parse_model_uri
 
 pytestmark = pytest.mark.integration
 

@@ -29,7 +29,7 @@ import pytest
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-from zenmodel_operator.credentials import AZURE_EMULATOR_ACCOUNT
+from zenmodel_operator.core.credentials import AZURE_EMULATOR_ACCOUNT
 
 REPO = Path(__file__).resolve().parents[2]
 MODEL = b"\x80\x04model bytes \x00\xff" + os.urandom(4096)  # binary, so a text-mode copy would show

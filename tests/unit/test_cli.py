@@ -9,7 +9,7 @@ from typing import Any
 
 import yaml
 
-from zenmodel_operator.crd import render_crd_yaml
+from zenmodel_operator.api.crd import render_crd_yaml
 
 EXAMPLES = Path(__file__).parent.parent.parent / "examples"
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import yaml
 
-from zenmodel_operator.crd import render_crd, render_crd_yaml
+from zenmodel_operator.api.crd import render_crd, render_crd_yaml
 
 ROOT = Path(__file__).parent.parent.parent
 CRD_FILE = "zenml.io_zenmodeldeployments.yaml"

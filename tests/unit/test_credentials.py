@@ -13,7 +13,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from unit.golden import check_golden
-from zenmodel_operator.credentials import (
+from zenmodel_operator.api.spec import Credentials
+from zenmodel_operator.core.credentials import (
     AZURE_EMULATOR_ACCOUNT,
     FAILURE_REASONS,
     CredentialsError,
@@ -21,9 +22,8 @@ from zenmodel_operator.credentials import (
     credentials_hash,
     rclone_config,
 )
-from zenmodel_operator.labels import CREDENTIALS_KEY
-from zenmodel_operator.spec import Credentials
-from zenmodel_operator.storage import RCLONE_BACKEND, Store, parse_model_uri
+from zenmodel_operator.core.labels import CREDENTIALS_KEY
+from zenmodel_operator.core.storage import RCLONE_BACKEND, Store, parse_model_uri
 
 GOLDEN = Path(__file__).parent.parent / "golden" / "credentials"
 CASES = sorted(p.name.removesuffix(".input.yaml") for p in GOLDEN.glob("*.input.yaml"))

@@ -10,8 +10,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from unit.test_plan import PARENT, SETTINGS, SOURCE, as_live
-from zenmodel_operator.drift import is_owned_key, removal_patch
-from zenmodel_operator.reconcile import Snapshot, plan
+from zenmodel_operator.core.drift import is_owned_key, removal_patch
+from zenmodel_operator.core.plan import Snapshot, plan
 
 
 def merge_patch(target: Any, patch: Any) -> Any:

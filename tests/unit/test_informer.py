@@ -10,10 +10,10 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
-from zenmodel_operator.handlers import Runtime
-from zenmodel_operator.informer import Informer, Store, slim
+from zenmodel_operator.runtime.informer import Informer, Store, slim
+from zenmodel_operator.runtime.workqueue import WorkQueue
 from zenmodel_operator.settings import OperatorSettings
-from zenmodel_operator.workqueue import WorkQueue
+from zenmodel_operator.wiring import Runtime
 
 
 def parent(name: str, version: int, secret: str | None = "s3-creds", ns: str = "models") -> dict[str, Any]:

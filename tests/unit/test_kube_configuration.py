@@ -8,7 +8,7 @@ import certifi
 import pytest
 from kubernetes import client
 
-from zenmodel_operator.kube import authenticated, proxy_of, ssl_context
+from zenmodel_operator.runtime.transport import authenticated, proxy_of, ssl_context
 
 
 def configuration(**options: object) -> client.Configuration:

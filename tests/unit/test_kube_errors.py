@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from zenmodel_operator.kube import TYPED_PATCH_FAILURE, error_message, rejects_the_object
+from zenmodel_operator.runtime.transport import TYPED_PATCH_FAILURE, error_message, rejects_the_object
 
 # The apiserver's words when Seldon's CRD lacks a field of the applied SeldonDeployment.
 UNKNOWN_FIELD = (

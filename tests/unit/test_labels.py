@@ -3,7 +3,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from zenmodel_operator.labels import is_valid_label_value, sanitize_label_value
+from zenmodel_operator.core.labels import is_valid_label_value, sanitize_label_value
 
 
 @given(st.text(max_size=300))

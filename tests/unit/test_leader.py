@@ -13,7 +13,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from zenmodel_operator import cli, settings
-from zenmodel_operator.leader import (
+from zenmodel_operator.runtime.clock import micro_time
+from zenmodel_operator.runtime.leader import (
     LeaseRecord,
     Move,
     Sighting,
@@ -21,7 +22,6 @@ from zenmodel_operator.leader import (
     decide,
     elapsed_clock,
     expires_at,
-    micro_time,
     new_identity,
     released,
     sight,

@@ -7,7 +7,9 @@ import asyncio
 from collections.abc import Mapping
 from typing import Any
 
-from zenmodel_operator.kube import LIST_PAGE_SIZE, ApiError, KubeCluster, list_watched
+from zenmodel_operator.runtime.listing import LIST_PAGE_SIZE, list_watched
+from zenmodel_operator.runtime.transport import ApiError
+from zenmodel_operator.runtime.writes import KubeCluster
 from zenmodel_operator.settings import OperatorSettings
 
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from prometheus_client import REGISTRY
 
-from zenmodel_operator.handlers import Runtime
-from zenmodel_operator.reconcile import Outcome
+from zenmodel_operator.core.status import State
+from zenmodel_operator.runtime.controller import Outcome
 from zenmodel_operator.settings import OperatorSettings
-from zenmodel_operator.status import State
+from zenmodel_operator.wiring import Runtime
 
 
 def gauges() -> dict[str, float]:

@@ -12,9 +12,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from kubernetes import client
 
-from zenmodel_operator.kube import ApiError, KubeCluster
 from zenmodel_operator.logs import configure_logging
-from zenmodel_operator.outage import (
+from zenmodel_operator.runtime.outage import (
     Decision,
     Failure,
     OutageFilter,
@@ -24,7 +23,9 @@ from zenmodel_operator.outage import (
     classify_exception,
     classify_kopf,
 )
-from zenmodel_operator.workqueue import WorkQueue
+from zenmodel_operator.runtime.transport import ApiError
+from zenmodel_operator.runtime.workqueue import WorkQueue
+from zenmodel_operator.runtime.writes import KubeCluster
 
 WATCH = "GET https://10.0.0.1:443/apis/zenml.io/v1alpha1/zenmodeldeployments?watch=true"
 REFUSED = (
@@ -145,7 +146,7 @@ def test_the_filter_rewrites_passes_and_drops() -> None:
     assert outages.filter(summary) and summary.getMessage().startswith(
         "the Kubernetes API is still unreachable"
     )
-    assert summary.name == "zenmodel_operator.outage"
+    assert summary.name == "zenmodel_operator.runtime.outage"
     assert outages.in_outage
     assert outages.recovered() is not None and not outages.in_outage
 

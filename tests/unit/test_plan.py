@@ -5,10 +5,10 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from zenmodel_operator.credentials import SourceSecret
-from zenmodel_operator.reconcile import Snapshot, events_for, plan
+from zenmodel_operator.core.credentials import SourceSecret
+from zenmodel_operator.core.plan import Snapshot, events_for, plan
+from zenmodel_operator.core.status import Observation, derive_status
 from zenmodel_operator.settings import OperatorSettings
-from zenmodel_operator.status import Observation, derive_status
 
 SETTINGS = OperatorSettings(ingress_base_url="http://ingress.example.com")
 PARENT: dict[str, Any] = {

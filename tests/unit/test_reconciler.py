@@ -9,15 +9,10 @@ import itertools
 from collections.abc import Mapping
 from typing import Any
 
-from zenmodel_operator.reconcile import (
-    AlreadyExists,
-    ApplyRejected,
-    Event,
-    Outcome,
-    Reconciler,
-    Write,
-    WriteKind,
-)
+from zenmodel_operator.core.plan import Event
+from zenmodel_operator.runtime.controller import Outcome, Reconciler, Write, WriteKind
+from zenmodel_operator.runtime.transport import ApplyRejected
+from zenmodel_operator.runtime.writes import AlreadyExists
 from zenmodel_operator.settings import OperatorSettings
 
 SETTINGS = OperatorSettings(ingress_base_url="http://ingress.example.com")

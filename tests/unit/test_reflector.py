@@ -11,10 +11,12 @@ from typing import Any
 import aiohttp
 import pytest
 
-from zenmodel_operator import reflector as reflector_module
-from zenmodel_operator.informer import Store
-from zenmodel_operator.kube import ApiError, KubeCluster, Listing
-from zenmodel_operator.reflector import Reflector
+from zenmodel_operator.runtime import reflector as reflector_module
+from zenmodel_operator.runtime.informer import Store
+from zenmodel_operator.runtime.listing import Listing
+from zenmodel_operator.runtime.reflector import Reflector
+from zenmodel_operator.runtime.transport import ApiError
+from zenmodel_operator.runtime.writes import KubeCluster
 
 PATH = "/apis/machinelearning.seldon.io/v1/namespaces/models/seldondeployments"
 LISTING = Listing("machinelearning.seldon.io/v1", PATH, None, "models")

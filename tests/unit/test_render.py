@@ -12,11 +12,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from unit.golden import check_golden
+from zenmodel_operator.api.spec import ZenModelDeploymentSpec
 from zenmodel_operator.cli import REDACTED, RenderError, render_documents
-from zenmodel_operator.labels import is_valid_label_value
-from zenmodel_operator.render import ParentRef, is_subset, render_seldon_deployment
-from zenmodel_operator.spec import ZenModelDeploymentSpec
-from zenmodel_operator.storage import parse_model_uri
+from zenmodel_operator.core.labels import is_valid_label_value
+from zenmodel_operator.core.render import ParentRef, is_subset, render_seldon_deployment
+from zenmodel_operator.core.storage import parse_model_uri
 
 GOLDEN = Path(__file__).parent.parent / "golden" / "render"
 CASES = sorted(p.name.removesuffix(".input.yaml") for p in GOLDEN.glob("*.input.yaml"))

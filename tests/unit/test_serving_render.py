@@ -7,14 +7,14 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
-from zenmodel_operator.render import (
+from zenmodel_operator.api.spec import ZenModelDeploymentSpec
+from zenmodel_operator.core.render import (
     ParentRef,
     is_subset,
     render_seldon_deployment,
 )
-from zenmodel_operator.seldon import CANARY_PREDICTOR_NAME, PREDICTOR_NAME
-from zenmodel_operator.spec import ZenModelDeploymentSpec
-from zenmodel_operator.storage import parse_model_uri
+from zenmodel_operator.core.seldon import CANARY_PREDICTOR_NAME, PREDICTOR_NAME
+from zenmodel_operator.core.storage import parse_model_uri
 
 PARENT = ParentRef("iris", "models", "uid-1")
 

@@ -11,9 +11,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from zenmodel_operator.spec import RCLONE_ENV_PREFIX, ZenModelDeploymentSpec
-from zenmodel_operator.storage import MODEL_URI_CHECKS
-from zenmodel_operator.validation import VARIABLE_REFERENCE, first_failure, python_pattern
+from zenmodel_operator.api.spec import RCLONE_ENV_PREFIX, ZenModelDeploymentSpec
+from zenmodel_operator.api.uris import MODEL_URI_CHECKS
+from zenmodel_operator.api.validation import VARIABLE_REFERENCE, first_failure, python_pattern
 
 MAIN_URIS = {
     "s3": "s3://models/iris/v3",

@@ -9,9 +9,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from unit.test_status import NOW, conditions, make_spec, observe
-from zenmodel_operator.seldon import predictor_deployment_names
-from zenmodel_operator.spec import ZenModelDeploymentStatus
-from zenmodel_operator.status import derive_status
+from zenmodel_operator.api.status import ZenModelDeploymentStatus
+from zenmodel_operator.core.seldon import predictor_deployment_names
+from zenmodel_operator.core.status import derive_status
 
 SPLIT = {"uri": "s3://models/iris/v4", "trafficPercent": 10, "replicas": 1}
 SHADOW = {"uri": "s3://models/iris/v4", "mode": "shadow", "replicas": 2}

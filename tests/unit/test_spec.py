@@ -7,7 +7,7 @@ import re
 import pytest
 from pydantic import ValidationError
 
-from zenmodel_operator.spec import (
+from zenmodel_operator.api.spec import (
     NAME_RULE,
     PROTOCOLS_BY_IMPLEMENTATION,
     Implementation,
@@ -130,3 +130,36 @@ def test_unknown_fields_are_refused() -> None:
 )
 def test_name_rule(name: str, valid: bool) -> None:
     assert NAME_RULE.holds(name) is valid
+
+
+@pytest.mark.parametrize(
+    ("options", "accepted_uris", "refused_uri", "message"),
+    [
+        (
+            {"gcs": {"projectNumber": "123456789012"}},
+            ["gs://models/m"],
+            "s3://models/m",
+            "credentials.gcs applies only",
+        ),
+        (
+            {"azure": {"account": "acct1"}},
+            ["az://models/m", "https://acct1.blob.core.windows.net/models/m"],
+            "gs://models/m",
+            "credentials.azure applies only",
+        ),
+    ],
+)
+def test_gcs_and_azure_options_apply_only_to_their_uris(
+    options: dict[str, object], accepted_uris: list[str], refused_uri: str, message: str
+) -> None:
+    for uri in accepted_uris:
+        ZenModelDeploymentSpec.model_validate(
+            spec(model={"name": "m", "uri": uri, "implementation": "SKLEARN_SERVER"}, credentials=options)
+        )
+    with pytest.raises(ValidationError, match=re.escape(message)):
+        ZenModelDeploymentSpec.model_validate(
+            spec(
+                model={"name": "m", "uri": refused_uri, "implementation": "SKLEARN_SERVER"},
+                credentials=options,
+            )
+        )

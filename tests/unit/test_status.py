@@ -6,9 +6,10 @@ from typing import Any
 
 import pytest
 
-from zenmodel_operator.conditions import Condition, merge_conditions
-from zenmodel_operator.spec import ZenModelDeploymentSpec, ZenModelDeploymentStatus
-from zenmodel_operator.status import CredentialsOutcome, Observation, derive_status, prediction_url
+from zenmodel_operator.api.spec import ZenModelDeploymentSpec
+from zenmodel_operator.api.status import ZenModelDeploymentStatus
+from zenmodel_operator.core.conditions import Condition, merge_conditions
+from zenmodel_operator.core.status import CredentialsOutcome, Observation, derive_status, prediction_url
 
 NOW = "2026-11-21T10:00:00Z"
 LATER = "2026-11-21T11:00:00Z"

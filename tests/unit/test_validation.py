@@ -2,16 +2,26 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from zenmodel_operator.crd import render_crd
-from zenmodel_operator.spec import PARAMETER_VALUE_CHECKS, ParameterType
-from zenmodel_operator.storage import MODEL_URI_CHECKS
-from zenmodel_operator.validation import first_failure, python_pattern
+from zenmodel_operator.api.crd import render_crd
+from zenmodel_operator.api.spec import PARAMETER_VALUE_CHECKS, ParameterType
+from zenmodel_operator.api.uris import MODEL_URI_CHECKS
+from zenmodel_operator.api.validation import (
+    any_of,
+    at_most,
+    cross_field,
+    field,
+    first_failure,
+    has,
+    not_,
+    python_pattern,
+)
 
 SELDON_BOOLS = {"y", "yes", "t", "true", "on", "1", "n", "no", "f", "false", "off", "0"}  # strtobool's
 
@@ -97,3 +107,24 @@ def test_every_string_rule_has_a_readable_message_and_a_bounded_input() -> None:
             assert rule.get("message") or rule.get("messageExpression"), rule
         if node.get("type") == "string" and "x-kubernetes-validations" in node:
             assert "maxLength" in node, node  # the apiserver's CEL cost estimate needs it
+
+
+def test_a_cross_field_rule_is_one_check_giving_both_languages() -> None:
+    @dataclass
+    class Inner:
+        size: int | None = None
+
+    @dataclass
+    class Outer:
+        inner: Inner | None = None
+        limit: int = 3
+
+    guarded = any_of(
+        not_(has("inner")), not_(has("inner.size")), at_most(field("inner.size"), field("limit"))
+    )
+    rule = cross_field("spec.inner.size", guarded, "must be at most limit")
+    assert rule.cel == "!has(self.inner) || !has(self.inner.size) || self.inner.size <= self.limit"
+    assert rule.message == "must be at most limit"
+    # As in CEL, each `has` guards what follows it: an unset field is never compared.
+    assert rule.holds(Outer()) and rule.holds(Outer(Inner())) and rule.holds(Outer(Inner(3)))
+    assert not rule.holds(Outer(Inner(4)))

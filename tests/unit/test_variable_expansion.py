@@ -17,9 +17,9 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from support.kubelet import expand, seldon_container_strings
-from zenmodel_operator.render import ParentRef, render_seldon_deployment
-from zenmodel_operator.spec import ZenModelDeploymentSpec
-from zenmodel_operator.storage import parse_model_uri
+from zenmodel_operator.api.spec import ZenModelDeploymentSpec
+from zenmodel_operator.core.render import ParentRef, render_seldon_deployment
+from zenmodel_operator.core.storage import parse_model_uri
 
 SECRET = "s3cr3t-value"
 # Every variable a container could hold: the rclone Secret's keys, and the names an attacker would guess.

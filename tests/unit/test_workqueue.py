@@ -6,7 +6,7 @@ import asyncio
 import itertools
 from collections import Counter
 
-from zenmodel_operator.workqueue import WorkQueue, backoff_delay
+from zenmodel_operator.runtime.workqueue import WorkQueue, backoff_delay
 
 
 async def settle(queue: WorkQueue[str], timeout: float = 5.0) -> None:

@@ -1,0 +1,67 @@
+"""Everything the operator knows about Seldon Core v1: its API identity, what its executor serves where,
+and how it reports progress. Pure constants and functions; no I/O."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from typing import Any
+
+from ..api.spec import Protocol
+
+GROUP = "machinelearning.seldon.io"
+VERSION = "v1"
+PLURAL = "seldondeployments"
+KIND = "SeldonDeployment"
+API_VERSION = f"{GROUP}/{VERSION}"
+
+PREDICTOR_NAME = "default"
+CANARY_PREDICTOR_NAME = "canary"  # the second predictor, when the spec has a canary
+HTTP_PORT = 8000  # the executor's REST port, on the predictor's Service
+
+# Values of SeldonDeployment.status.state that the mirror tells apart.
+CREATING = "Creating"
+AVAILABLE = "Available"
+FAILED = "Failed"
+
+
+def prediction_path(protocol: Protocol, model_name: str) -> str:
+    """The path Seldon's executor serves for the protocol (the same behind the ingress and in-cluster)."""
+    match protocol:
+        case Protocol.SELDON:
+            return "/api/v1.0/predictions"
+        case Protocol.V2:
+            return f"/v2/models/{model_name}/infer"
+        case Protocol.TENSORFLOW:
+            return f"/v1/models/{model_name}:predict"
+
+
+def ingress_url(base_url: str, namespace: str, name: str, path: str) -> str:
+    """Seldon's ingress layout: one prefix per SeldonDeployment."""
+    return f"{base_url.rstrip('/')}/seldon/{namespace}/{name}{path}"
+
+
+def internal_url(namespace: str, name: str, path: str) -> str:
+    """The predictor's in-cluster Service, as Seldon names it."""
+    return f"http://{name}-{PREDICTOR_NAME}.{namespace}.svc.cluster.local:{HTTP_PORT}{path}"
+
+
+def predictor_deployment_names(name: str, predictor: str, model_name: str) -> frozenset[str]:
+    """The names Seldon Core v1.19 may give a predictor's Deployment (its GetDeploymentName): the keys of
+    its status.deploymentStatus. Our one component (index 0) has one container, named like the model."""
+    full = f"{name}-{predictor}-0-{model_name}"
+    if len(full) <= 63:
+        return frozenset({full})
+    digest = hashlib.md5(full.encode(), usedforsecurity=False).hexdigest()
+    # `seldon-<md5>` by default, `<name>-<md5>` where Seldon runs with DEPLOYMENT_NAME_AS_PREFIX=true.
+    return frozenset({f"seldon-{digest}", f"{name}-{digest}"})
+
+
+def predictor_replicas(
+    seldon_status: Mapping[str, Any], deployment_names: frozenset[str], field: str
+) -> int | None:
+    """`replicas` or `availableReplicas` of one predictor, from Seldon's per-Deployment status; None when
+    Seldon reports none of its Deployments."""
+    deployments = seldon_status.get("deploymentStatus") or {}
+    reported = [d for key, d in deployments.items() if key in deployment_names and isinstance(d, Mapping)]
+    return sum(int(d.get(field) or 0) for d in reported) if reported else None
