@@ -4,12 +4,13 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint unit e2e bench tools test-deps crds deploy-manifests venv clean zenml-venv zenml-lint zenml-test zenml-bench
+.PHONY: demo test lint unit e2e bench tools test-deps node-deps image crds deploy-manifests venv clean zenml-venv zenml-lint zenml-test zenml-bench
 
 demo: $(VENV)/.installed tools
 	PYTHONPATH=tests $(BIN)/python hack/demo.py
 
-test: $(VENV)/.installed tools test-deps lint zenml-lint
+# node-deps first: hack/tools.sh compiles the pod sandbox's pause binary with the C compiler it installs.
+test: $(VENV)/.installed node-deps tools test-deps image lint zenml-lint
 	$(BIN)/pytest
 	$(MAKE) zenml-test
 
@@ -38,6 +39,14 @@ tools:
 
 test-deps:
 	bash hack/test-deps.sh
+
+# What a real node and the image need from Debian: containerd, runc, CNI plugins, podman, debootstrap, ...
+node-deps:
+	bash hack/node-deps.sh
+
+# The operator's image, built here from the Dockerfile; the last line printed is its reference.
+image:
+	@bash hack/image.sh
 
 # Regenerates every copy of the CRD from the pydantic models (a test fails if one is stale): crds/, the
 # Helm chart's (its CRD template reads it) and deploy/'s.

@@ -22,6 +22,9 @@ GLUA_VERSION="${GLUA_VERSION:-v1.1.1}"
 # The newest Argo CD that builds from the module proxy with this Go (v3.2.12 does not compile; v3.3 and later
 # need a gitops-engine module the proxy does not serve). In its own directory argocd-<version>.
 ARGOCD_VERSION="${ARGOCD_VERSION:-v3.2.11}"
+# The real node's sandbox image: a name no registry serves, so nothing ever tries to pull it.
+PAUSE_IMAGE="localhost/zenmodel-pause:$K8S_VERSION"
+PAUSE_ARCHIVE="pause-$K8S_VERSION.oci.tar"
 CACHE="${ZENMODEL_TOOLS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/zenmodel-operator/tools}"
 BIN="$CACHE/bin-k8s-${K8S_VERSION}-etcd-${ETCD_VERSION}-helm-${HELM_VERSION}-seldon-${SELDON_VERSION}-kwok-${KWOK_VERSION}"
 
@@ -49,7 +52,8 @@ build_from_module() {
   rm -rf "$work"
 }
 
-kubernetes() {
+# Builds the Kubernetes commands PACKAGES at K8S_VERSION, stamped with that version.
+build_kubernetes() {
   # k8s.io/kubernetes points its staging modules at ./staging; point each at its published twin
   # (v1.X.Y -> v0.X.Y). The list comes from the module's own go.mod, not from us.
   local gomod staging="v0.${K8S_VERSION#v1.}"
@@ -57,9 +61,74 @@ kubernetes() {
   local pkg=k8s.io/component-base/version minor="${K8S_VERSION#v1.}"; minor="${minor%%.*}"
   local ldflags="-X $pkg.gitVersion=$K8S_VERSION -X $pkg.gitMajor=1 -X $pkg.gitMinor=$minor -X $pkg.gitTreeState=clean"
   sed -nE 's#^[[:space:]]*(replace[[:space:]]+)?(k8s\.io/[^[:space:]]+)[[:space:]]+=>[[:space:]]+\./staging/.*#replace \2 => \2 '"$staging"'#p' "$gomod" |
-    build_from_module k8s.io/kubernetes "$K8S_VERSION" "$ldflags" \
-      k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager \
-      k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kubectl
+    build_from_module k8s.io/kubernetes "$K8S_VERSION" "$ldflags" "$@"
+}
+
+kubernetes() {
+  build_kubernetes k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager \
+    k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kubectl
+}
+
+# The real node's parts (tests/support/realnode.py), built apart so that adding them rebuilt nothing else.
+kubernetes_node() {
+  build_kubernetes k8s.io/kubernetes/cmd/kubelet k8s.io/kubernetes/cmd/kube-proxy
+}
+
+pause_image() {
+  # The pod sandbox's image as Kubernetes builds it (build/pause): its pause.c, static, alone in an image
+  # FROM scratch, run as 65535. Written as an OCI archive that containerd imports: no registry serves one.
+  local dir work; dir="$(module_dir "k8s.io/kubernetes@$K8S_VERSION")"
+  work="$(mktemp -d)"
+  cc -Os -Wall -Werror -static -DVERSION="$K8S_VERSION" -o "$work/pause" "$dir/build/pause/linux/pause.c"
+  strip "$work/pause"
+  python3 - "$work/pause" "$BIN/$PAUSE_ARCHIVE.partial" "$PAUSE_IMAGE" <<'PY'
+import hashlib, io, json, sys, tarfile
+
+binary, archive, name = sys.argv[1:]
+
+
+def digest(data):
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def descriptor(media_type, data, **extra):
+    return {"mediaType": media_type, "digest": digest(data), "size": len(data), **extra}
+
+
+layer_buffer = io.BytesIO()
+with tarfile.open(fileobj=layer_buffer, mode="w") as tar, open(binary, "rb") as f:
+    info = tar.gettarinfo(binary, arcname="pause")
+    info.uid = info.gid = info.mtime = 0
+    info.uname = info.gname = ""
+    tar.addfile(info, f)
+layer = layer_buffer.getvalue()
+config = json.dumps({
+    "architecture": "amd64",
+    "os": "linux",
+    "config": {"Entrypoint": ["/pause"], "User": "65535:65535"},
+    "rootfs": {"type": "layers", "diff_ids": [digest(layer)]},
+}).encode()
+manifest = json.dumps({
+    "schemaVersion": 2,
+    "mediaType": "application/vnd.oci.image.manifest.v1+json",
+    "config": descriptor("application/vnd.oci.image.config.v1+json", config),
+    "layers": [descriptor("application/vnd.oci.image.layer.v1.tar", layer)],
+}).encode()
+annotations = {"io.containerd.image.name": name, "org.opencontainers.image.ref.name": name.rsplit(":", 1)[1]}
+index = json.dumps({
+    "schemaVersion": 2,
+    "manifests": [descriptor("application/vnd.oci.image.manifest.v1+json", manifest, annotations=annotations)],
+}).encode()
+with tarfile.open(archive, "w") as out:
+    entries = {"oci-layout": b'{"imageLayoutVersion": "1.0.0"}', "index.json": index}
+    entries.update({"blobs/sha256/" + digest(data)[7:]: data for data in (layer, config, manifest)})
+    for path, data in entries.items():
+        info = tarfile.TarInfo(path)
+        info.size = len(data)
+        out.addfile(info, io.BytesIO(data))
+PY
+  mv "$BIN/$PAUSE_ARCHIVE.partial" "$BIN/$PAUSE_ARCHIVE"
+  rm -rf "$work"
 }
 
 etcd() {
@@ -237,6 +306,8 @@ fi
 
 timed etcd etcd etcd
 timed kubernetes kube-scheduler kubernetes
+timed kubelet kubelet kubernetes_node
+timed pause-image "$PAUSE_ARCHIVE" pause_image
 timed seldon-crd seldon-crd.yaml seldon_crd
 timed helm helm helm
 timed seldon-manager seldon-manager seldon_manager

@@ -14,6 +14,7 @@ from support.argocd import ArgoCD
 from support.localcluster import LocalCluster
 from support.objects import SECONDS_TO_AVAILABLE, SECONDS_TO_COLLECT, SELDON_SKIPS, fresh_namespace
 from support.operator_process import OperatorProcess
+from support.realnode import FIGURES as REAL_NODE_FIGURES
 
 # Resident memory (KiB) of the parts this suite added to the control plane, read while it runs.
 RSS_KIB: dict[str, int] = {}
@@ -108,6 +109,8 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
             f"(a precondition: the object changed since it was read), {writes['create', 409]} of "
             f"{sum(n for (verb, _), n in writes.items() if verb == 'create')} creates (the name was taken)"
         )
+    for name, value in REAL_NODE_FIGURES.items():
+        terminalreporter.write_line(f"real node: {name}: {value:.1f}")
     if RSS_KIB:
         parts = ", ".join(f"{part} {kib / 1024:.0f} MiB" for part, kib in RSS_KIB.items())
         terminalreporter.write_line(f"RSS at the end of the session: {parts}")

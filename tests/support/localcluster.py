@@ -47,6 +47,7 @@ from typing import IO, Any
 import yaml
 
 from support.measures import rss_kib
+from support.realnode import API_ADDRESS, RealNode
 
 REPO = Path(__file__).resolve().parents[2]
 TOOLS_SCRIPT = REPO / "hack" / "tools.sh"
@@ -161,7 +162,7 @@ basicConstraints = critical,CA:FALSE
 keyUsage = critical,digitalSignature,keyEncipherment
 extendedKeyUsage = serverAuth
 authorityKeyIdentifier = keyid
-subjectAltName = IP:127.0.0.1,IP:10.0.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,\
+subjectAltName = IP:127.0.0.1,IP:10.0.0.1,IP:{api_address},DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,\
 DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local
 [loopback_server_ext]
 basicConstraints = critical,CA:FALSE
@@ -195,6 +196,9 @@ class LocalCluster:
         self._server: str | None = None
         self._controller_manager_port = 0
         self._lock = threading.Lock()
+        self.real_node: RealNode | None = None
+        # What the real node's teardown found changed on the host (empty: the host is as before).
+        self.host_differences: list[str] = []
 
     # ----------------------------------------------------------------- public API
 
@@ -221,6 +225,7 @@ class LocalCluster:
         scheduler: bool = False,
         fake_node: bool = False,
         seldon: bool = False,
+        real_node: bool = False,
     ) -> None:
         """Starts etcd, then the API server, installs ``crds``, then the controller manager, and returns
         once its controllers run (not just once its /healthz is ok).
@@ -233,6 +238,9 @@ class LocalCluster:
         pods Running and Ready (``fake_node``), and Seldon Core's controller manager (``seldon``; the
         SeldonDeployment CRD must be among ``crds``). With all three, a SeldonDeployment becomes
         Available: Seldon's Deployments get pods, and the Deployments report them available.
+
+        ``real_node`` adds a real node (``support.realnode``: containerd, the kubelet, kube-proxy, a
+        bridge CNI); the API server then listens on that node's network, not on loopback.
         """
         with self._lock:
             if self._processes:
@@ -240,14 +248,22 @@ class LocalCluster:
             atexit.register(self.stop)
             deadline = time.monotonic() + timeout
             try:
+                if real_node:
+                    self.real_node = RealNode(self.workdir, self.tools_dir)
+                    self.real_node.prepare_host()
                 self._start(list(crds), deadline)
                 self._start_workload_parts(deadline, scheduler=scheduler, fake_node=fake_node, seldon=seldon)
+                if self.real_node is not None:
+                    t0 = time.monotonic()
+                    self.real_node.start(self, self.pki, self.server, deadline)
+                    self.timings["real-node"] = time.monotonic() - t0
             except BaseException:
                 self._stop_processes()
                 raise
 
     def stop(self, grace: float = 10.0) -> None:
-        """Stops the processes newest first (SIGTERM, then SIGKILL after ``grace`` seconds). Idempotent."""
+        """Stops the processes newest first (SIGTERM, then SIGKILL after ``grace`` seconds), the real node
+        first, and undoes what it changed on the host. Idempotent."""
         with self._lock:
             self._stop_processes(grace)
             atexit.unregister(self.stop)
@@ -421,9 +437,9 @@ class LocalCluster:
         """Starts the stopped API server again, same binary, port and flags; returns the monotonic time at
         which its /readyz first answered ok."""
         new = self._respawn("kube-apiserver")
-        port = int(self.server.rsplit(":", 1)[1])
+        host, port = self.server.removeprefix("https://").rsplit(":", 1)
         ctx = self._client_tls_context("admin")
-        self._wait(new, time.monotonic() + timeout, lambda: _https_ok(port, "/readyz", ctx))
+        self._wait(new, time.monotonic() + timeout, lambda: _https_ok(int(port), "/readyz", ctx, host))
         return time.monotonic()
 
     def stop_controller_manager(self, grace: float = 10.0) -> None:
@@ -522,7 +538,10 @@ class LocalCluster:
             (self.workdir / sub).mkdir(parents=True, exist_ok=True)
         etcd_port, peer_port, api_port, kcm_port = _free_ports(4)
         self._controller_manager_port = kcm_port
-        self._server = f"https://127.0.0.1:{api_port}"
+        # With a real node, pods reach the API server through the `kubernetes` Service, whose endpoint
+        # must be an address a pod can route to: the node's, not loopback.
+        api_host = API_ADDRESS if self.real_node is not None else "127.0.0.1"
+        self._server = f"https://{api_host}:{api_port}"
 
         self._make_pki()
         self._write_kubeconfigs()
@@ -547,8 +566,8 @@ class LocalCluster:
         apiserver = self._spawn(
             "kube-apiserver",
             f"--etcd-servers=http://127.0.0.1:{etcd_port}",
-            "--bind-address=127.0.0.1",
-            "--advertise-address=127.0.0.1",
+            f"--bind-address={api_host}",
+            f"--advertise-address={api_host}",
             f"--secure-port={api_port}",
             f"--tls-cert-file={pki / 'apiserver.crt'}",
             f"--tls-private-key-file={pki / 'apiserver.key'}",
@@ -558,9 +577,7 @@ class LocalCluster:
             f"--service-account-key-file={pki / 'sa.pub'}",
             f"--service-account-signing-key-file={pki / 'sa.key'}",
             f"--service-cluster-ip-range={SERVICE_CLUSTER_IP_RANGE}",
-            # 127.0.0.1 is not a valid Endpoints address; with the default ("lease") reconciler the
-            # API server would log a validation error for the "kubernetes" Service every 10 s.
-            "--endpoint-reconciler-type=none",
+            *self._node_facing_apiserver_flags(),
             "--allow-privileged=true",
             "--profiling=false",
             # As OpenShift does: setting blockOwnerDeletion then needs update on the owner's finalizers,
@@ -572,7 +589,7 @@ class LocalCluster:
             "--audit-log-mode=blocking",
         )
         ctx = self._client_tls_context("admin")
-        self._wait(apiserver, deadline, lambda: _https_ok(api_port, "/readyz", ctx))
+        self._wait(apiserver, deadline, lambda: _https_ok(api_port, "/readyz", ctx, api_host))
         self.timings["kube-apiserver"] = time.monotonic() - t0
 
         try:
@@ -621,14 +638,39 @@ class LocalCluster:
         self._wait(kcm, deadline, lambda: self._api_request(default_sa)[0] == 200)
         self.timings["controllers"] = time.monotonic() - t0
 
-    def _spawn(self, binary: str, *args: str, env: dict[str, str] | None = None) -> _Process:
+    def _node_facing_apiserver_flags(self) -> list[str]:
+        if self.real_node is None:
+            # 127.0.0.1 is not a valid Endpoints address; with the default ("lease") reconciler the
+            # API server would log a validation error for the "kubernetes" Service every 10 s.
+            return ["--endpoint-reconciler-type=none"]
+        # The kubelet's own API (logs, exec) is reached at the node's InternalIP, as an admin.
+        return [
+            f"--kubelet-client-certificate={self.pki / 'apiserver-kubelet-client.crt'}",
+            f"--kubelet-client-key={self.pki / 'apiserver-kubelet-client.key'}",
+            "--kubelet-preferred-address-types=InternalIP",
+        ]
+
+    def spawn(
+        self, binary: str, *args: str, env: dict[str, str] | None = None, executable: Path | None = None
+    ) -> _Process:
+        """Starts a part as a logged child process, stopped with the cluster; from the tools directory
+        unless ``executable`` says where it is."""
+        return self._spawn(binary, *args, env=env, executable=executable)
+
+    def wait_ready(self, process: _Process, deadline: float, ready: Callable[[], bool]) -> None:
+        """Polls ``ready`` until ``deadline``; fails at once, with its log's tail, if ``process`` exits."""
+        self._wait(process, deadline, ready)
+
+    def _spawn(
+        self, binary: str, *args: str, env: dict[str, str] | None = None, executable: Path | None = None
+    ) -> _Process:
         log = self.logs / f"{binary}.log"
         main_thread = threading.current_thread() is threading.main_thread()
         with log.open("ab") as out:
             out.write(f"\n==== {time.strftime('%Y-%m-%dT%H:%M:%S')} {binary} {' '.join(args)}\n".encode())
             out.flush()
             popen = subprocess.Popen(
-                [str(self.tools_dir / binary), *args],
+                [str(executable or self.tools_dir / binary), *args],
                 stdin=subprocess.DEVNULL,
                 stdout=out,
                 stderr=subprocess.STDOUT,
@@ -664,8 +706,13 @@ class LocalCluster:
             time.sleep(0.1)
 
     def _stop_processes(self, grace: float = 10.0) -> None:
+        node, self.real_node = self.real_node, None
+        if node is not None:
+            node.stop_node(self)
         while self._processes:
             self._processes.pop().stop(grace)
+        if node is not None:
+            self.host_differences = node.restore_host()
 
     # ----------------------------------------------------------------- workload parts (on request)
 
@@ -837,7 +884,7 @@ class LocalCluster:
             raise ClusterError(f"openssl {' '.join(args)} failed:\n{result.stderr}")
 
     def _make_pki(self) -> None:
-        (self.pki / "openssl.cnf").write_text(_OPENSSL_CONFIG)
+        (self.pki / "openssl.cnf").write_text(_OPENSSL_CONFIG.format(api_address=API_ADDRESS))
         self._openssl(
             "req", "-x509", "-new", "-config", "openssl.cnf", "-extensions", "ca_ext", *_EC_KEY,
             "-keyout", "ca.key", "-out", "ca.crt", "-days", _CERT_DAYS, "-subj", "/CN=zenmodel-local-ca",
@@ -847,6 +894,10 @@ class LocalCluster:
             "controller-manager": ("/CN=kube-controller-manager", "loopback_server_ext"),
             "admin": ("/O=system:masters/CN=kubernetes-admin", "client_ext"),
             "controller-manager-client": ("/CN=system:kube-controller-manager", "client_ext"),
+            # The real node's parts, and the API server's client identity towards its kubelet.
+            "kubelet": ("/O=system:nodes/CN=system:node:real-node-0", "client_ext"),
+            "kube-proxy": ("/CN=system:kube-proxy", "client_ext"),
+            "apiserver-kubelet-client": ("/O=system:masters/CN=kube-apiserver-kubelet-client", "client_ext"),
         }
         for name, (subject, extensions) in leaves.items():
             self._issue_certificate(name, subject, extensions)
@@ -997,8 +1048,8 @@ def _etcd_healthy(port: int) -> bool:
         conn.close()
 
 
-def _https_ok(port: int, path: str, ctx: ssl.SSLContext) -> bool:
-    conn = http.client.HTTPSConnection("127.0.0.1", port, timeout=2, context=ctx)
+def _https_ok(port: int, path: str, ctx: ssl.SSLContext, host: str = "127.0.0.1") -> bool:
+    conn = http.client.HTTPSConnection(host, port, timeout=2, context=ctx)
     try:
         conn.request("GET", path)
         resp = conn.getresponse()
