@@ -30,6 +30,7 @@ from support.objects import (
     must_get,
     rotate_s3_secret_key,
     s3_secret,
+    scale_seldon_deployment_by_hand,
     wait_state,
     zmd,
 )
@@ -171,16 +172,7 @@ def test_a_model_goes_progressing_then_healthy_and_never_out_of_sync(
         wait_state(cluster, namespace, "iris", "Available", timeout=AVAILABLE_TIMEOUT)
 
         # A drift correction: someone scales Seldon's SeldonDeployment by hand, the operator puts it back.
-        cluster.kubectl(
-            "patch",
-            "seldondeployment",
-            "iris",
-            "-n",
-            namespace,
-            "--type=json",
-            "-p",
-            '[{"op": "replace", "path": "/spec/predictors/0/replicas", "value": 7}]',
-        )
+        scale_seldon_deployment_by_hand(cluster, namespace, "iris", 7)
         wait_for(
             lambda: (
                 must_get(cluster, "seldondeployment", namespace, "iris")["spec"]["predictors"][0]["replicas"]

@@ -31,6 +31,7 @@ from support.objects import (
     rotate_s3_secret_key,
     s3_secret,
     secret,
+    set_s3_secret_key,
     wait_state,
     zmd,
 )
@@ -400,16 +401,7 @@ def opt_in(cluster: LocalCluster, namespace: str) -> None:
 
 
 def add_secret_access_key(cluster: LocalCluster, namespace: str) -> None:
-    cluster.kubectl(
-        "patch",
-        "secret",
-        "s3-creds",
-        "-n",
-        namespace,
-        "--type=merge",
-        "-p",
-        json.dumps({"stringData": {"AWS_SECRET_ACCESS_KEY": "e2e-secret-key"}}),
-    )
+    set_s3_secret_key(cluster, namespace, "e2e-secret-key")
 
 
 def repair_service_account_key(cluster: LocalCluster, namespace: str) -> None:

@@ -28,6 +28,7 @@ from support.objects import (
     must_get,
     patch_seldon_status,
     s3_secret,
+    scale_seldon_deployment_by_hand,
     secret,
     wait_state,
     zmd,
@@ -168,16 +169,7 @@ def test_drift_is_restored(cluster: LocalCluster, namespace: str) -> None:
         "a deleted SeldonDeployment was not recreated",
     )
 
-    cluster.kubectl(
-        "patch",
-        "seldondeployment",
-        "iris",
-        "-n",
-        namespace,
-        "--type=json",
-        "-p",
-        '[{"op": "replace", "path": "/spec/predictors/0/replicas", "value": 7}]',
-    )
+    scale_seldon_deployment_by_hand(cluster, namespace, "iris", 7)
     wait_for(
         lambda: (
             must_get(cluster, "seldondeployment", namespace, "iris")["spec"]["predictors"][0]["replicas"] == 2

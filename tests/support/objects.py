@@ -134,11 +134,8 @@ def decoded(obj: dict[str, Any]) -> dict[str, str]:
     return {key: base64.b64decode(value).decode() for key, value in (obj.get("data") or {}).items()}
 
 
-def rotate_s3_secret_key(
-    cluster: LocalCluster, namespace: str, key: str, parent: str = "iris", timeout: float = 30.0
-) -> None:
-    """Rotates the secret key in `s3-creds`, as a person would, and waits until the operator has written
-    it into `parent`'s rclone Secret."""
+def set_s3_secret_key(cluster: LocalCluster, namespace: str, key: str) -> None:
+    """Sets the secret key in `s3-creds`, as a person would (kubectl patch)."""
     cluster.kubectl(
         "patch",
         "secret",
@@ -149,6 +146,14 @@ def rotate_s3_secret_key(
         "-p",
         json.dumps({"stringData": {"AWS_SECRET_ACCESS_KEY": key}}),
     )
+
+
+def rotate_s3_secret_key(
+    cluster: LocalCluster, namespace: str, key: str, parent: str = "iris", timeout: float = 30.0
+) -> None:
+    """Rotates the secret key in `s3-creds` and waits until the operator has written it into `parent`'s
+    rclone Secret."""
+    set_s3_secret_key(cluster, namespace, key)
     wait_for(
         lambda: (
             decoded(must_get(cluster, "secret", namespace, f"{parent}-rclone")).get(
@@ -272,4 +277,18 @@ def delete_and_wait_for_garbage_collection(cluster: LocalCluster, namespace: str
         lambda: get(cluster, "secret", namespace, f"{name}-rclone") is None,
         GC_TIMEOUT,
         "the rclone Secret outlived its parent",
+    )
+
+
+def scale_seldon_deployment_by_hand(cluster: LocalCluster, namespace: str, name: str, replicas: int) -> None:
+    """Drift as a person makes it: the main predictor's replicas edited on our SeldonDeployment."""
+    cluster.kubectl(
+        "patch",
+        "seldondeployment",
+        name,
+        "-n",
+        namespace,
+        "--type=json",
+        "-p",
+        json.dumps([{"op": "replace", "path": "/spec/predictors/0/replicas", "value": replicas}]),
     )
