@@ -9,7 +9,6 @@ BIN := $(VENV)/bin
 demo: $(VENV)/.installed tools
 	PYTHONPATH=tests $(BIN)/python hack/demo.py
 
-# node-deps first: hack/tools.sh compiles the pod sandbox's pause binary with the C compiler it installs.
 test: $(VENV)/.installed node-deps tools test-deps image lint zenml-lint
 	$(BIN)/pytest
 	$(MAKE) zenml-test
@@ -34,7 +33,8 @@ bench: $(VENV)/.installed tools
 	PYTHONPATH=tests $(BIN)/python benchmarks/scale.py --objects 1000 --scale-objects 10000 --scale-timeout 900
 	PYTHONPATH=tests $(BIN)/python benchmarks/failover.py
 
-tools:
+# hack/tools.sh compiles the pod sandbox's pause binary with the C compiler node-deps installs.
+tools: node-deps
 	bash hack/tools.sh >/dev/null
 
 test-deps:

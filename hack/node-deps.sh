@@ -12,17 +12,4 @@ set -euo pipefail
 PACKAGES=(buildah podman containerd runc containernetworking-plugins debootstrap iptables nftables conntrack
   gcc libc6-dev)
 
-missing=()
-for package in "${PACKAGES[@]}"; do
-  dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q '^install ok installed$' || missing+=("$package")
-done
-[[ ${#missing[@]} -eq 0 ]] && exit 0
-
-sudo=""; [[ "$(id -u)" == 0 ]] || sudo="sudo"
-start=$SECONDS
-echo "node-deps: installing ${missing[*]} (apt)" >&2
-# Other jobs on the machine may hold dpkg's lock for a while: wait for it rather than fail.
-$sudo apt-get -o DPkg::Lock::Timeout=600 update -q >/dev/null
-DEBIAN_FRONTEND=noninteractive $sudo apt-get -o DPkg::Lock::Timeout=600 install -y -q \
-  --no-install-recommends "${missing[@]}" >/dev/null
-echo "node-deps: installed in $((SECONDS - start))s" >&2
+bash "$(dirname "$0")/apt-install.sh" "${PACKAGES[@]}"

@@ -26,15 +26,6 @@ if [[ "${1:-}" == "--print" ]]; then print_paths; exit 0; fi
 
 log() { echo "test-deps: $*" >&2; }
 
-# Installs Debian's package $1 unless its command $1 is already on PATH.
-apt_package() {
-  command -v "$1" >/dev/null && return 0
-  log "installing $1 (apt)"
-  local sudo=""; [[ "$(id -u)" == 0 ]] || sudo="sudo"
-  $sudo apt-get update -q >/dev/null
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q "$1" >/dev/null
-}
-
 azurite() {
   local installed
   installed="$(node -p 'require(process.argv[1]).version' "$NODE_PREFIX/node_modules/azurite/package.json" 2>/dev/null || true)"
@@ -57,9 +48,9 @@ fake_gcs_server() {
   rm -rf "$work"
 }
 
-apt_package rclone
-# The cache Argo CD's controller and repo server share (tests/support/argocd.py starts one on loopback).
-apt_package redis-server
+# rclone; and redis, the cache Argo CD's controller and repo server share (tests/support/argocd.py starts
+# one on loopback).
+bash "$(dirname "$0")/apt-install.sh" rclone redis-server
 azurite
 fake_gcs_server
 print_paths
