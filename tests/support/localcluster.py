@@ -47,12 +47,12 @@ from typing import IO, Any
 import yaml
 
 from support.measures import rss_kib
-from support.realnode import API_ADDRESS, RealNode
+from support.realnode import API_ADDRESS, SERVICE_CIDR, RealNode
 
 REPO = Path(__file__).resolve().parents[2]
 TOOLS_SCRIPT = REPO / "hack" / "tools.sh"
 BINARIES = ("etcd", "kube-apiserver", "kube-controller-manager", "kubectl")
-SERVICE_CLUSTER_IP_RANGE = "10.0.0.0/24"
+SERVICE_CLUSTER_IP_RANGE = SERVICE_CIDR
 SERVICE_ACCOUNT_ISSUER = "https://kubernetes.default.svc.cluster.local"
 LOG_TAIL_LINES = 40
 # The workload parts started on request.

@@ -69,7 +69,7 @@ def free_port() -> int:
         return port
 
 
-def wait_for_port(port: int, process: subprocess.Popen[bytes], log: Path) -> None:
+def wait_for_port(port: int, process: subprocess.Popen[bytes], log: Path, host: str = "127.0.0.1") -> None:
     deadline = time.monotonic() + STARTUP_TIMEOUT
     while time.monotonic() < deadline:
         if process.poll() is not None:
@@ -77,18 +77,20 @@ def wait_for_port(port: int, process: subprocess.Popen[bytes], log: Path) -> Non
                 f"{process.args!r} exited with {process.returncode}:\n{log.read_text()}", pytrace=False
             )
         with socket.socket() as sock:
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
+            if sock.connect_ex((host, port)) == 0:
                 return
         time.sleep(0.1)
     pytest.fail(
-        f"{process.args!r} did not listen on 127.0.0.1:{port} in {STARTUP_TIMEOUT}s:\n{log.read_text()}",
+        f"{process.args!r} did not listen on {host}:{port} in {STARTUP_TIMEOUT}s:\n{log.read_text()}",
         pytrace=False,
     )
 
 
 @contextmanager
-def serve(args: list[str], port: int, workdir: Path, env: Mapping[str, str] | None = None) -> Iterator[str]:
-    """Runs a server until the block ends; gives its http:// endpoint once it listens."""
+def serve(
+    args: list[str], port: int, workdir: Path, env: Mapping[str, str] | None = None, host: str = "127.0.0.1"
+) -> Iterator[str]:
+    """Runs a server listening on ``host`` until the block ends; gives its http:// endpoint once it listens."""
     log = workdir / "server.log"
     with log.open("wb") as out:
         process = subprocess.Popen(
@@ -99,8 +101,8 @@ def serve(args: list[str], port: int, workdir: Path, env: Mapping[str, str] | No
             env={"PATH": os.environ["PATH"], "HOME": str(workdir), **(env or {})},
         )
     try:
-        wait_for_port(port, process, log)
-        yield f"http://127.0.0.1:{port}"
+        wait_for_port(port, process, log, host)
+        yield f"http://{host}:{port}"
     finally:
         process.terminate()
         try:
@@ -118,14 +120,17 @@ class S3:
 
 
 @contextmanager
-def moto_s3(workdir: Path) -> Iterator[S3]:
-    """moto's S3 server with IAM authentication enforced, holding the model; its endpoint and a key."""
+def moto_s3(
+    workdir: Path, host: str = "127.0.0.1", objects: Mapping[str, bytes] | None = None
+) -> Iterator[S3]:
+    """moto's S3 server with IAM authentication enforced, listening on ``host``, holding ``objects`` (keys
+    in BUCKET; by default the one model); its endpoint and a key that may read them."""
     port = free_port()
     # moto accepts any key unless told otherwise: after this many unauthenticated requests (the three
     # IAM calls below), every request must be signed by a key IAM knows, with a policy that allows it.
     auth = {"INITIAL_NO_AUTH_ACTION_COUNT": "3"}
-    args = [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)]
-    with serve(args, port, workdir, auth) as endpoint:
+    args = [sys.executable, "-m", "moto.server", "-H", host, "-p", str(port)]
+    with serve(args, port, workdir, auth, host) as endpoint:
         session = {"endpoint_url": endpoint, "region_name": "us-east-1"}
         iam = boto3.client("iam", aws_access_key_id="setup", aws_secret_access_key="setup", **session)
         iam.create_user(UserName="model-reader")
@@ -142,7 +147,8 @@ def moto_s3(workdir: Path) -> Iterator[S3]:
             **session,
         )
         s3.create_bucket(Bucket=BUCKET)
-        s3.put_object(Bucket=BUCKET, Key=f"{MODEL_DIR}/{MODEL_FILE}", Body=MODEL)
+        for key, body in (objects or {f"{MODEL_DIR}/{MODEL_FILE}": MODEL}).items():
+            s3.put_object(Bucket=BUCKET, Key=key, Body=body)
         yield S3(endpoint, key["AccessKeyId"], key["SecretAccessKey"])
 
 
@@ -179,13 +185,16 @@ def azurite_connection_string(blob_endpoint: str, key: str) -> str:
 
 
 @contextmanager
-def azurite_blob(workdir: Path) -> Iterator[str]:
-    """Azurite's blob endpoint for the development account, holding the model."""
+def azurite_blob(
+    workdir: Path, host: str = "127.0.0.1", objects: Mapping[str, bytes] | None = None
+) -> Iterator[str]:
+    """Azurite's blob endpoint for the development account, listening on ``host``, holding ``objects``
+    (paths in the BUCKET container; by default the one model)."""
     port = free_port()
     args = [
         str(require_tool("azurite-blob")),
         "--blobHost",
-        "127.0.0.1",
+        host,
         "--blobPort",
         str(port),
         "--location",
@@ -193,23 +202,24 @@ def azurite_blob(workdir: Path) -> Iterator[str]:
         "--silent",
         "--skipApiVersionCheck",
     ]
-    with serve(args, port, workdir) as endpoint:
+    with serve(args, port, workdir, host=host) as endpoint:
         blob_endpoint = f"{endpoint}/{AZURE_EMULATOR_ACCOUNT}"
-        source = workdir / MODEL_FILE
-        source.write_bytes(MODEL)
         # Upload with rclone's emulator mode (setup, not under test).
         upload = {
             "RCLONE_CONFIG_UP_TYPE": "azureblob",
             "RCLONE_CONFIG_UP_USE_EMULATOR": "true",
             "RCLONE_CONFIG_UP_ENDPOINT": blob_endpoint,
         }
-        subprocess.run(
-            [str(require_tool("rclone")), "copyto", str(source), f"up:{BUCKET}/{MODEL_DIR}/{MODEL_FILE}"],
-            env={"PATH": os.environ["PATH"], "HOME": str(workdir), **upload},
-            check=True,
-            capture_output=True,
-            timeout=60,
-        )
+        for number, (key, body) in enumerate((objects or {f"{MODEL_DIR}/{MODEL_FILE}": MODEL}).items()):
+            source = workdir / f"upload-{number}"
+            source.write_bytes(body)
+            subprocess.run(
+                [str(require_tool("rclone")), "copyto", str(source), f"up:{BUCKET}/{key}"],
+                env={"PATH": os.environ["PATH"], "HOME": str(workdir), **upload},
+                check=True,
+                capture_output=True,
+                timeout=60,
+            )
         yield blob_endpoint
 
 

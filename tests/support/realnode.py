@@ -32,10 +32,10 @@ from typing import IO, Any, Protocol
 
 import yaml
 
-# The addresses a real node uses, none of them shared with the Service range (10.0.0.0/24) or kwok's pod
-# CIDR (10.244.0.0/16).
+# The addresses a real node uses, none of them shared with each other or with kwok's pod CIDR (10.244.0.0/16).
 API_ADDRESS = "10.246.0.1"
 POD_CIDR = "10.245.0.0/24"
+SERVICE_CIDR = "10.0.0.0/24"
 # The API server's address lives on one end of a veth pair made for it (this kernel has no dummy
 # interfaces); deleting that end deletes both.
 API_INTERFACE = "zenmodel0"
@@ -79,6 +79,8 @@ IPTABLES = ("iptables", "ip6tables")
 PACKAGES_HINT = "run hack/node-deps.sh"
 REQUIRED_HOST_BINARIES = ("containerd", "containerd-shim-runc-v2", "runc", "ctr", "iptables", "ip", "podman")
 STOP_GRACE = 30.0
+# Where the node's containerd would pull from: a loopback port nothing listens on (port 9, discard).
+CLOSED_REGISTRY = "http://127.0.0.1:9"
 # What the real-node suite measured on the way (name -> value, the unit in the name); the e2e session
 # prints them at its end.
 FIGURES: dict[str, float] = {}
@@ -306,6 +308,10 @@ class RealNode:
         _run("ip", "address", "add", f"{API_ADDRESS}/32", "dev", API_INTERFACE)
         for link in (API_INTERFACE_PEER, API_INTERFACE):
             _run("ip", "link", "set", link, "up")
+        # A Service's address is only real once kube-proxy rewrites it to a pod's; until then (or for an
+        # address no Service has) the host's default route would carry it off the machine. Routed into
+        # the veth, whose other end goes nowhere, it stays here. The route goes with the link.
+        _run("ip", "route", "add", SERVICE_CIDR, "dev", API_INTERFACE)
 
     # ------------------------------------------------------------------ the node, once the control plane runs
 
@@ -316,6 +322,9 @@ class RealNode:
         for mount in _cgroup_mounts():
             (mount / CGROUP_ROOT).mkdir(exist_ok=True)
         self._write_cni_config()
+        # Pods reach this host (the API server, the tests' object stores) and each other, and nothing else:
+        # the bridge plugin makes the host their gateway, and the host would forward the rest to its own.
+        _run("iptables", "-I", "FORWARD", "-s", POD_CIDR, "!", "-o", BRIDGE, "-j", "REJECT")
         containerd = cluster.spawn(
             "containerd",
             "--config",
@@ -584,6 +593,11 @@ disabled_plugins = [
 [{cri}.containerd.runtimes.runc.options]
   SystemdCgroup = false
 
+[{cri}.registry]
+  # Images are imported, never pulled: every registry is a closed port here, so a missing image fails at
+  # once (ErrImagePull) instead of reaching for the network.
+  config_path = "{self._write_registry_hosts()}"
+
 [{cri}.cni]
   bin_dir = "{CNI_BIN_DIR}"
   conf_dir = "{self.workdir / "cni" / "net.d"}"
@@ -592,6 +606,15 @@ disabled_plugins = [
         path = self.workdir / "containerd" / "config.toml"
         path.write_text(config)
         return path
+
+    def _write_registry_hosts(self) -> Path:
+        """containerd's per-registry hosts.toml files: docker.io (the default registry) and every other
+        (``_default``) point at a port where nothing listens."""
+        hosts = self.workdir / "containerd" / "certs.d"
+        for registry in ("_default", "docker.io"):
+            (hosts / registry).mkdir(parents=True, exist_ok=True)
+            (hosts / registry / "hosts.toml").write_text(f'server = "{CLOSED_REGISTRY}"\n')
+        return hosts
 
     def _base_runtime_spec(self) -> str:
         """containerd's default container spec, with the open-files and process limits set to what this
