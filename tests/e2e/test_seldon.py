@@ -14,13 +14,16 @@ import pytest
 
 from support.localcluster import LocalCluster
 from support.objects import (
+    AVAILABLE_TIMEOUT,
     GC_TIMEOUT,
     SECONDS_TO_COLLECT,
     TIMEOUT,
+    apply,
     apply_until_available,
     get,
     must_get,
     s3_secret,
+    status_of,
     storage_initializer,
     wait_state,
     zmd,
@@ -152,3 +155,64 @@ def test_delete_lets_the_garbage_collector_take_ours_and_seldons(
     wait_for(collected, GC_TIMEOUT, "the garbage collector left our children or Seldon's behind")
     SECONDS_TO_COLLECT.append(time.monotonic() - started)
     assert get(cluster, "secret", namespace, "s3-creds") is not None  # the user's own Secret stays
+
+
+EXECUTOR_CONTAINER = "seldon-container-engine"  # the name Seldon Core v1.19 gives its executor's container
+
+
+def container_ports(deployment: dict[str, Any]) -> dict[str, dict[str, int]]:
+    """Each container of the Deployment's pods, with its ports by name."""
+    return {
+        c["name"]: {p.get("name", ""): p["containerPort"] for p in c.get("ports") or []}
+        for c in deployment["spec"]["template"]["spec"]["containers"]
+    }
+
+
+def http_port(service: dict[str, Any]) -> tuple[int, int]:
+    """The Service's HTTP port and the container port it targets."""
+    (port,) = (p for p in service["spec"]["ports"] if p["name"] == "http")
+    return port["port"], port["targetPort"]
+
+
+def test_without_the_executor_the_predictors_service_targets_the_model_container(
+    cluster: LocalCluster, namespace: str
+) -> None:
+    canary = {"uri": "s3://models/iris/v4", "trafficPercent": 20}
+    doc = zmd("iris", namespace, executor="Disabled", canary=canary)
+    doc["spec"]["model"]["protocol"] = "v2"
+    parent = apply_until_available(cluster, s3_secret(namespace), doc)
+
+    deployments = seldon_workloads(cluster, "deployments", namespace, "iris")
+    assert len(deployments) == 2  # the main predictor's and the canary's
+    for deployment in deployments:
+        assert list(container_ports(deployment)) == ["iris"]  # the model server alone: no executor
+    model_port = container_ports(deployments[0])["iris"]["http"]
+    assert model_port == 9000  # Seldon's first model port: MLServer listens there (MLSERVER_HTTP_PORT)
+    for predictor in ("default", "canary"):
+        service = must_get(cluster, "service", namespace, f"iris-{predictor}")
+        assert http_port(service) == (model_port, model_port)
+    sdep = must_get(cluster, "seldondeployment", namespace, "iris")
+    expected = f"http://iris-default.{namespace}.svc.cluster.local:{model_port}/v2/models/iris/infer"
+    assert sdep["status"]["address"]["url"] == expected  # what Seldon itself reports without its executor
+    assert parent["status"]["internalURL"] == expected
+    assert internal_url(namespace, "iris", ZenModelDeploymentSpec.model_validate(doc["spec"])) == expected
+
+    doc["spec"]["executor"] = "Enabled"
+    apply(cluster, doc)
+    enabled_url = internal_url(namespace, "iris", ZenModelDeploymentSpec.model_validate(doc["spec"]))
+    assert enabled_url == expected.replace(f":{model_port}/", ":8000/")  # the executor's port, same path
+
+    def executor_is_back() -> bool:
+        deployments = seldon_workloads(cluster, "deployments", namespace, "iris")
+        services = [get(cluster, "service", namespace, f"iris-{p}") for p in ("default", "canary")]
+        status = status_of(cluster, namespace, "iris")
+        return (
+            all(EXECUTOR_CONTAINER in container_ports(d) for d in deployments)
+            and all(s is not None and http_port(s) == (8000, 8000) for s in services)
+            and status.get("observedGeneration") == 2
+            and status.get("state") == "Available"
+            and status.get("internalURL") == enabled_url
+        )
+
+    wait_for(executor_is_back, AVAILABLE_TIMEOUT, "switching back to Enabled never restored the executor")
+    assert must_get(cluster, "seldondeployment", namespace, "iris")["status"]["address"]["url"] == enabled_url

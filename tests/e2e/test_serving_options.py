@@ -172,6 +172,11 @@ REFUSED = [
         "labelSelecter",
         id="affinity-deep-typo",
     ),
+    pytest.param(
+        {"executor": "Disabled"},  # zmd's model speaks the seldon protocol, which needs the executor
+        "spec.executor: Disabled needs model.protocol v2",
+        id="no-executor-seldon-protocol",
+    ),
 ]
 
 

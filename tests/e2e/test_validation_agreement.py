@@ -9,6 +9,7 @@ message the operator and `render` give.
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -20,7 +21,7 @@ from pydantic import ValidationError
 
 from support.apiclient import ApiClient
 from support.localcluster import LocalCluster
-from zenmodel_operator.api.spec import ZenModelDeploymentSpec
+from zenmodel_operator.api.spec import Executor, Implementation, Protocol, ZenModelDeploymentSpec
 from zenmodel_operator.api.validation import field_path
 
 pytestmark = pytest.mark.e2e
@@ -196,3 +197,17 @@ SMALL_FIELDS: dict[str, Callable[[str], dict[str, Any]]] = {
 @given(field=st.sampled_from(sorted(SMALL_FIELDS)), value=text("abz09-._A$( " + PASTED[:2], 12))
 def test_other_string_fields(api: ApiClient, field: str, value: str) -> None:
     assert_agreement(api, SMALL_FIELDS[field](value))
+
+
+def test_executor_with_every_implementation_and_protocol(api: ApiClient) -> None:
+    """A cross-field rule over two enums: every combination, the field left out and a wrong spelling too."""
+    for executor, implementation, protocol in itertools.product(
+        (None, *Executor, "disabled"), Implementation, Protocol
+    ):
+        spec = base_spec()
+        spec["model"].update({"implementation": implementation.value, "protocol": protocol.value})
+        if implementation is Implementation.CUSTOM:
+            spec["custom"] = {"image": "r/i:1"}
+        if executor is not None:
+            spec["executor"] = str(executor)
+        assert_agreement(api, spec)

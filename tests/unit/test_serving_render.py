@@ -13,7 +13,7 @@ from zenmodel_operator.core.render import (
     is_subset,
     render_seldon_deployment,
 )
-from zenmodel_operator.core.seldon import CANARY_PREDICTOR_NAME, PREDICTOR_NAME
+from zenmodel_operator.core.seldon import CANARY_PREDICTOR_NAME, NO_ENGINE_ANNOTATION, PREDICTOR_NAME
 from zenmodel_operator.core.storage import parse_model_uri
 
 PARENT = ParentRef("iris", "models", "uid-1")
@@ -182,3 +182,21 @@ def test_without_serving_options_the_output_is_unchanged() -> None:
     assert set(predictor) == {"name", "replicas", "graph", "componentSpecs"}
     assert set(predictor["componentSpecs"][0]) == {"metadata", "spec"}
     assert set(pod(predictor)) == {"containers"}
+
+
+@given(executor=st.sampled_from(["Enabled", "Disabled", None]), canary=st.none() | canaries)
+def test_a_disabled_executor_is_seldons_no_engine_on_every_predictor(
+    executor: str | None, canary: dict[str, Any] | None
+) -> None:
+    document = base(
+        **({} if executor is None else {"executor": executor}),
+        **({} if canary is None else {"canary": canary}),
+    )
+    sdp = render(document)
+    for predictor in sdp["spec"]["predictors"]:
+        if executor == "Disabled":
+            assert predictor["annotations"] == {NO_ENGINE_ANNOTATION: "true"}
+        else:
+            assert "annotations" not in predictor
+    if executor == "Enabled":  # the default renders as before the field existed: no write on upgrade
+        assert sdp == render({k: v for k, v in document.items() if k != "executor"})

@@ -1,5 +1,5 @@
-"""The serving options' rules (autoscaling, canary, scheduling, env), as pydantic checks them; the CRD's CEL
-twins of the same rules are exercised on a real apiserver by tests/e2e/test_serving_options.py."""
+"""The serving options' rules (autoscaling, canary, scheduling, env, executor), as pydantic checks them; the
+CRD's CEL twins of the same rules are exercised on a real apiserver by tests/e2e/test_serving_options.py."""
 
 from __future__ import annotations
 
@@ -11,7 +11,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from zenmodel_operator.api.spec import RCLONE_ENV_PREFIX, ZenModelDeploymentSpec
+from zenmodel_operator.api.spec import (
+    PROTOCOLS_BY_IMPLEMENTATION,
+    RCLONE_ENV_PREFIX,
+    Executor,
+    Implementation,
+    Protocol,
+    ZenModelDeploymentSpec,
+)
 from zenmodel_operator.api.uris import MODEL_URI_CHECKS
 from zenmodel_operator.api.validation import VARIABLE_REFERENCE, first_failure, python_pattern
 
@@ -183,3 +190,30 @@ def test_env_names_are_unique_and_values_only() -> None:
 def test_scheduling_mistakes_are_refused(scheduling: dict[str, Any], field: str) -> None:
     with pytest.raises(ValidationError, match=re.escape(field)):
         validate(spec(scheduling=scheduling))
+
+
+@pytest.mark.parametrize(
+    ("implementation", "protocol"),
+    [(impl, protocol) for impl, protocols in PROTOCOLS_BY_IMPLEMENTATION.items() for protocol in protocols],
+)
+def test_the_executor_may_be_left_out_exactly_under_v2(
+    implementation: Implementation, protocol: Protocol
+) -> None:
+    document = spec(executor="Disabled")
+    document["model"].update({"implementation": implementation.value, "protocol": protocol.value})
+    if implementation is Implementation.CUSTOM:
+        document["custom"] = {"image": "registry.example.com/iris:1.0"}
+    assert validate({**document, "executor": "Enabled"}).executor is Executor.ENABLED
+    if protocol is Protocol.V2:
+        assert validate(document).executor is Executor.DISABLED
+    else:
+        with pytest.raises(
+            ValidationError, match=re.escape("spec.executor: Disabled needs model.protocol v2")
+        ):
+            validate(document)
+
+
+def test_the_executor_is_enabled_unless_disabled() -> None:
+    assert validate(spec()).executor is Executor.ENABLED
+    with pytest.raises(ValidationError, match="executor"):
+        validate(spec(executor="disabled"))  # the enum's spelling, as the CRD's schema has it

@@ -212,3 +212,16 @@ def test_transition_time_moves_only_when_status_changes() -> None:
     assert same[0]["lastTransitionTime"] == NOW
     assert same[0]["reason"] == "Failed"
     assert flipped[0]["lastTransitionTime"] == LATER
+
+
+@pytest.mark.parametrize(("executor", "port"), [("Enabled", 8000), ("Disabled", 9000)])
+def test_internal_url_is_seldons_address_else_the_predictor_services_port(executor: str, port: int) -> None:
+    spec = make_spec("v2", executor=executor)
+    before_address = derive_status(observe({"state": "Creating"}, spec=spec), {}, NOW)
+    assert (
+        before_address["internalURL"]
+        == f"http://iris-default.models.svc.cluster.local:{port}/v2/models/iris/infer"
+    )
+    reported = "http://iris-default.models.svc.cluster.local:9100/v2/models/iris/infer"  # Seldon's own ports
+    status = derive_status(observe({"state": "Available", "address": {"url": reported}}, spec=spec), {}, NOW)
+    assert status["internalURL"] == reported

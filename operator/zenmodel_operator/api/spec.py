@@ -110,6 +110,19 @@ PROTOCOLS_BY_IMPLEMENTATION: dict[Implementation, tuple[Protocol, ...]] = {
 }
 
 
+class Executor(StrEnum):
+    """Whether Seldon Core runs its executor (seldon-container-engine) in front of the model server."""
+
+    ENABLED = "Enabled"
+    DISABLED = "Disabled"
+
+
+# Where the model server itself serves the paths the executor would (so Seldon can leave it out): MLServer
+# and Triton serve the V2 inference protocol at the very paths the executor forwards. Under the seldon and
+# tensorflow protocols the executor is the one serving the documented paths.
+PROTOCOLS_WITHOUT_EXECUTOR: tuple[Protocol, ...] = (Protocol.V2,)
+
+
 class ParameterType(StrEnum):
     STRING = "STRING"
     INT = "INT"
@@ -537,6 +550,17 @@ class ZenModelDeploymentSpec(ApiModel):
         description="Environment variables of every predictor's model container.",
         json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"]},
     )
+    executor: Executor = Field(
+        default=Executor.ENABLED,
+        description=(
+            "Enabled (default): Seldon Core runs its executor (seldon-container-engine) in every model pod, "
+            "as a proxy in front of the model server; the predictor's Service listens on the executor's port "
+            "(8000 by default). Disabled: Seldon leaves the executor out (seldon.io/no-engine on every "
+            "predictor), one container and one network hop fewer; the predictor's Service then listens on "
+            "the model server's own port (9000 by default) and the prediction paths stay the same. Disabled "
+            "needs model.protocol v2, whose paths MLServer and Triton serve themselves."
+        ),
+    )
 
     @field_validator("env")
     @classmethod
@@ -608,6 +632,14 @@ CEL_RULES: tuple[CrossFieldRule, ...] = (
             for impl, ps in PROTOCOLS_BY_IMPLEMENTATION.items()
             if impl is not Implementation.CUSTOM
         ),
+    ),
+    cross_field(
+        "spec.executor",
+        # Both fields have schema defaults, so they are always set when the rule runs.
+        any_of(differs(field("executor"), Executor.DISABLED), one_of(_PROTOCOL, PROTOCOLS_WITHOUT_EXECUTOR)),
+        f"Disabled needs model.protocol {' or '.join(PROTOCOLS_WITHOUT_EXECUTOR)}: under the "
+        f"{' and '.join(p for p in Protocol if p not in PROTOCOLS_WITHOUT_EXECUTOR)} protocols the executor is "
+        "what serves the prediction paths",
     ),
     cross_field(
         "spec.credentials",

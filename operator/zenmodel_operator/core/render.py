@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ..api.spec import API_VERSION, KIND, CanaryMode, Implementation, ZenModelDeploymentSpec
+from ..api.spec import API_VERSION, KIND, CanaryMode, Executor, Implementation, ZenModelDeploymentSpec
 from ..api.validation import kubelet_literal
 from . import labels, seldon
 from .storage import ModelLocation, parse_model_uri
@@ -175,7 +175,11 @@ def _predictor(
     component["spec"] = pod_spec
     if hpa_spec is not None:
         component["hpaSpec"] = hpa_spec
-    return {"name": name, "replicas": replicas, "graph": graph, "componentSpecs": [component]}
+    predictor: dict[str, Any] = {"name": name}
+    if spec.executor is Executor.DISABLED:
+        # Absent (not "false") when enabled, so an existing object renders as it did and costs no write.
+        predictor["annotations"] = {seldon.NO_ENGINE_ANNOTATION: "true"}
+    return {**predictor, "replicas": replicas, "graph": graph, "componentSpecs": [component]}
 
 
 def render_seldon_deployment(

@@ -7,7 +7,7 @@ import hashlib
 from collections.abc import Mapping
 from typing import Any
 
-from ..api.spec import Protocol
+from ..api.spec import Executor, Protocol
 
 GROUP = "machinelearning.seldon.io"
 VERSION = "v1"
@@ -17,7 +17,12 @@ API_VERSION = f"{GROUP}/{VERSION}"
 
 PREDICTOR_NAME = "default"
 CANARY_PREDICTOR_NAME = "canary"  # the second predictor, when the spec has a canary
-HTTP_PORT = 8000  # the executor's REST port, on the predictor's Service
+NO_ENGINE_ANNOTATION = "seldon.io/no-engine"  # on a predictor: Seldon leaves its executor out
+# The predictor Service's HTTP port as Seldon v1.19 sets it by default: the executor's REST port, or without
+# the executor the model container's own (Seldon numbers its model containers' ports from 9000, and ours is
+# the first). A Seldon installed with other ports reports them in status.address, which the status prefers.
+EXECUTOR_HTTP_PORT = 8000
+MODEL_HTTP_PORT = 9000
 
 # Values of SeldonDeployment.status.state that the mirror tells apart.
 CREATING = "Creating"
@@ -26,7 +31,8 @@ FAILED = "Failed"
 
 
 def prediction_path(protocol: Protocol, model_name: str) -> str:
-    """The path Seldon's executor serves for the protocol (the same behind the ingress and in-cluster)."""
+    """The path Seldon serves for the protocol (the same behind the ingress and in-cluster, and with or
+    without the executor where the spec may leave it out)."""
     match protocol:
         case Protocol.SELDON:
             return "/api/v1.0/predictions"
@@ -41,9 +47,13 @@ def ingress_url(base_url: str, namespace: str, name: str, path: str) -> str:
     return f"{base_url.rstrip('/')}/seldon/{namespace}/{name}{path}"
 
 
-def internal_url(namespace: str, name: str, path: str) -> str:
+def predictor_http_port(executor: Executor) -> int:
+    return EXECUTOR_HTTP_PORT if executor is Executor.ENABLED else MODEL_HTTP_PORT
+
+
+def internal_url(namespace: str, name: str, port: int, path: str) -> str:
     """The predictor's in-cluster Service, as Seldon names it."""
-    return f"http://{name}-{PREDICTOR_NAME}.{namespace}.svc.cluster.local:{HTTP_PORT}{path}"
+    return f"http://{name}-{PREDICTOR_NAME}.{namespace}.svc.cluster.local:{port}{path}"
 
 
 def predictor_deployment_names(name: str, predictor: str, model_name: str) -> frozenset[str]:

@@ -33,7 +33,12 @@ def prediction_url(
 
 
 def internal_url(namespace: str, name: str, spec: ZenModelDeploymentSpec) -> str:
-    return seldon.internal_url(namespace, name, seldon.prediction_path(spec.model.protocol, spec.model.name))
+    return seldon.internal_url(
+        namespace,
+        name,
+        seldon.predictor_http_port(spec.executor),
+        seldon.prediction_path(spec.model.protocol, spec.model.name),
+    )
 
 
 def not_owned_message(kind: str, name: str) -> str:
