@@ -151,7 +151,7 @@ class ModelServer:
 def model_server(image: str, models: Path) -> Iterator[ModelServer]:
     http_port, grpc_port, metrics_port = free_port(), free_port(), free_port()
     environment = model_server_environment(
-        unit=UNIT, deployment="iris", predictor="default", image=image,
+        unit=UNIT, deployment="iris", namespace="models", predictor="default", image=image,
         http_port=http_port, grpc_port=grpc_port, metrics_port=metrics_port,
     )  # fmt: skip
     # As in the pod: the image's own command and user, the shared volume read-only on /mnt/models.

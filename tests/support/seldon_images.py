@@ -22,19 +22,30 @@ SKLEARN_IMPLEMENTATION = "mlserver_sklearn.SKLearnModel"
 # What Seldon's readiness and liveness probes of that container ask (KFServingProbeReadyPath / LivePath).
 READY_PATH = "/v2/health/ready"
 LIVE_PATH = "/v2/health/live"
+# The metrics port Seldon gives the first unit of a predictor (constants.FirstMetricsPortNumber).
+FIRST_METRICS_PORT = 6000
 # The user each image runs as: Seldon sets none (DEFAULT_USER_ID is empty in its manager's manifest).
 STORAGE_INITIALIZER_USER = "8888"
 MODEL_SERVER_USER = "1000"
+
+
+def _listed(*options: str) -> dict[str, str]:
+    out = subprocess.run(
+        ["bash", str(SCRIPT), *options], check=True, stdout=subprocess.PIPE, text=True, timeout=3600
+    ).stdout
+    return dict(line.split(" ", 1) for line in out.splitlines() if line.strip())
 
 
 @cache
 def built_seldon_images() -> dict[str, str]:
     """Builds what is missing or stale (seconds when nothing changed); directory under images/ ->
     reference."""
-    out = subprocess.run(
-        ["bash", str(SCRIPT)], check=True, stdout=subprocess.PIPE, text=True, timeout=3600
-    ).stdout
-    return dict(line.split(" ", 1) for line in out.splitlines() if line.strip())
+    return _listed()
+
+
+def seldon_image_references() -> dict[str, str]:
+    """Directory under images/ -> the reference it is built as, without building anything."""
+    return _listed("--print")
 
 
 def storage_initializer_args(model_uri: str) -> list[str]:
@@ -47,6 +58,7 @@ def model_server_environment(
     *,
     unit: str,
     deployment: str,
+    namespace: str,
     predictor: str,
     image: str,
     http_port: int,
@@ -54,8 +66,9 @@ def model_server_environment(
     metrics_port: int,
 ) -> dict[str, str]:
     """The environment Seldon's controller gives the MLServer container of a SKLEARN_SERVER unit named
-    ``unit`` (mlserver.go getMLServerEnvVars, then seldondeployment_controller.go createContainerService:
-    the ports, the unit's identity, the metrics port and path). It sets no command or args."""
+    ``unit``, in its order (mlserver.go getMLServerEnvVars, then seldondeployment_controller.go
+    createContainerService: the ports, the unit's identity, the metrics port and path). It sets no command
+    or args. tests/e2e/test_seldon_pod_images.py holds this to what Seldon's controller generates."""
     return {
         "MLSERVER_HTTP_PORT": str(http_port),
         "MLSERVER_GRPC_PORT": str(grpc_port),
@@ -67,7 +80,7 @@ def model_server_environment(
             {
                 "k8s_options": {
                     "defaultRuntime": "tempo.seldon.SeldonKubernetesRuntime",
-                    "namespace": "default",
+                    "namespace": namespace,
                 }
             },
             separators=(", ", ": "),
