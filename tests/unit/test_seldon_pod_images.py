@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import dockerfile as dockerfile_parser
 import pytest
 import yaml
 
@@ -70,3 +71,17 @@ def test_a_registry_is_kept_and_a_bare_name_is_an_official_image(
 def test_a_server_without_a_default_version_is_named_without_a_tag(tmp_path: Path) -> None:
     images = listed(tmp_path, "seldonio/rclone", {"image": "seldonio/mlserver"})
     assert images["mlserver-sklearn"] == "docker.io/seldonio/mlserver"
+
+
+def base_of(dockerfile: Path) -> set[str]:
+    """The images its stages start FROM (stage names aside)."""
+    return {c.value[0] for c in dockerfile_parser.parse_file(str(dockerfile)) if c.cmd == "FROM"}
+
+
+def test_every_image_here_is_built_on_the_operators_base() -> None:
+    """One base, made once (hack/base-image.sh debootstraps it when podman lacks it)."""
+    root = SCRIPT.parents[1]
+    stand_ins = sorted((root / "images").glob("*/Dockerfile"))
+    assert [path.parent.name for path in stand_ins] == ["mlserver-sklearn", "rclone-storage-initializer"]
+    for dockerfile in stand_ins:
+        assert base_of(dockerfile) == base_of(root / "Dockerfile"), dockerfile
