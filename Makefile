@@ -4,12 +4,12 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint unit e2e bench tools test-deps node-deps image crds deploy-manifests venv clean zenml-venv zenml-lint zenml-test zenml-bench
+.PHONY: demo test lint unit e2e bench tools test-deps node-deps image seldon-images crds deploy-manifests venv clean zenml-venv zenml-lint zenml-test zenml-bench
 
-demo: $(VENV)/.installed tools
+demo: $(VENV)/.installed tools seldon-images
 	PYTHONPATH=tests $(BIN)/python hack/demo.py
 
-test: $(VENV)/.installed node-deps tools test-deps image lint zenml-lint
+test: $(VENV)/.installed node-deps tools test-deps image seldon-images lint zenml-lint
 	$(BIN)/pytest
 	$(MAKE) zenml-test
 
@@ -47,6 +47,11 @@ node-deps:
 # The operator's image, built here from the Dockerfile; the last line printed is its reference.
 image:
 	@bash hack/image.sh
+
+# Stand-ins for the images Seldon Core's pods run for a SKLEARN_SERVER v2 model (images/), built here under
+# the references Seldon's seldon-config names; prints "<directory> <reference>" per image.
+seldon-images: $(VENV)/.installed tools
+	@bash hack/seldon-images.sh
 
 # Regenerates every copy of the CRD from the pydantic models (a test fails if one is stale): crds/, the
 # Helm chart's (its CRD template reads it) and deploy/'s.
