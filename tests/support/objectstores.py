@@ -18,7 +18,7 @@ import threading
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -112,11 +112,30 @@ def serve(
             process.wait()
 
 
-@dataclass
+@dataclass(frozen=True)
 class S3:
     endpoint: str
     access_key_id: str
     secret_access_key: str
+    iam: Any  # moto's IAM, as an administrator: to rotate the reader's key
+
+    def rotate_key(self) -> S3:
+        """A new key for the reader, the old one deleted: from now on only the new one reads the models."""
+        new = self.iam.create_access_key(UserName=S3_READER)["AccessKey"]
+        self.iam.delete_access_key(UserName=S3_READER, AccessKeyId=self.access_key_id)
+        return replace(self, access_key_id=new["AccessKeyId"], secret_access_key=new["SecretAccessKey"])
+
+
+S3_READER = "model-reader"
+
+
+def _iam_user(iam: Any, name: str, actions: str) -> dict[str, str]:
+    """An IAM user allowed ``actions`` on everything, and its access key."""
+    iam.create_user(UserName=name)
+    policy = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": actions, "Resource": "*"}]}
+    iam.put_user_policy(UserName=name, PolicyName=actions, PolicyDocument=json.dumps(policy))
+    key: dict[str, str] = iam.create_access_key(UserName=name)["AccessKey"]
+    return key
 
 
 @contextmanager
@@ -126,20 +145,22 @@ def moto_s3(
     """moto's S3 server with IAM authentication enforced, listening on ``host``, holding ``objects`` (keys
     in BUCKET; by default the one model); its endpoint and a key that may read them."""
     port = free_port()
-    # moto accepts any key unless told otherwise: after this many unauthenticated requests (the three
-    # IAM calls below), every request must be signed by a key IAM knows, with a policy that allows it.
+    # moto accepts any key unless told otherwise: after this many unauthenticated requests (the IAM calls
+    # making an administrator), every request must be signed by a key IAM knows, with a policy that
+    # allows it.
     auth = {"INITIAL_NO_AUTH_ACTION_COUNT": "3"}
     args = [sys.executable, "-m", "moto.server", "-H", host, "-p", str(port)]
     with serve(args, port, workdir, auth, host) as endpoint:
         session = {"endpoint_url": endpoint, "region_name": "us-east-1"}
-        iam = boto3.client("iam", aws_access_key_id="setup", aws_secret_access_key="setup", **session)
-        iam.create_user(UserName="model-reader")
-        policy = {
-            "Version": "2012-10-17",
-            "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}],
-        }
-        iam.put_user_policy(UserName="model-reader", PolicyName="models", PolicyDocument=json.dumps(policy))
-        key = iam.create_access_key(UserName="model-reader")["AccessKey"]
+        setup = boto3.client("iam", aws_access_key_id="setup", aws_secret_access_key="setup", **session)
+        admin = _iam_user(setup, "administrator", "iam:*")
+        iam = boto3.client(
+            "iam",
+            aws_access_key_id=admin["AccessKeyId"],
+            aws_secret_access_key=admin["SecretAccessKey"],
+            **session,
+        )
+        key = _iam_user(iam, S3_READER, "s3:*")
         s3 = boto3.client(
             "s3",
             aws_access_key_id=key["AccessKeyId"],
@@ -147,9 +168,9 @@ def moto_s3(
             **session,
         )
         s3.create_bucket(Bucket=BUCKET)
-        for key, body in (objects or {f"{MODEL_DIR}/{MODEL_FILE}": MODEL}).items():
-            s3.put_object(Bucket=BUCKET, Key=key, Body=body)
-        yield S3(endpoint, key["AccessKeyId"], key["SecretAccessKey"])
+        for name, body in (objects or {f"{MODEL_DIR}/{MODEL_FILE}": MODEL}).items():
+            s3.put_object(Bucket=BUCKET, Key=name, Body=body)
+        yield S3(endpoint, key["AccessKeyId"], key["SecretAccessKey"], iam)
 
 
 def account_sas(account_key: str) -> str:
