@@ -4,12 +4,21 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint unit e2e bench tools test-deps node-deps image seldon-images crds deploy-manifests venv clean zenml-venv zenml-lint zenml-test zenml-bench
+.PHONY: demo test test-prerequisites lint unit e2e bench tools test-deps node-deps image seldon-images crds deploy-manifests venv clean zenml-venv zenml-lint zenml-test zenml-bench
 
-demo: $(VENV)/.installed tools seldon-images
+# What the demo and the tests need is made side by side (-j): the Go builds keep both cores busy while the
+# others mostly wait on the package registries, which on a cold machine saves minutes.
+PARALLEL := $(MAKE) -j4 --output-sync=target
+
+demo:
+	$(PARALLEL) $(VENV)/.installed tools seldon-images
 	PYTHONPATH=tests $(BIN)/python hack/demo.py
 
-test: $(VENV)/.installed node-deps tools test-deps image seldon-images lint zenml-lint
+test-prerequisites:
+	$(PARALLEL) $(VENV)/.installed node-deps tools test-deps image seldon-images $(ZENML_VENV)/.installed
+
+test: test-prerequisites
+	$(MAKE) lint zenml-lint
 	$(BIN)/pytest
 	$(MAKE) zenml-test
 
@@ -45,12 +54,12 @@ node-deps:
 	bash hack/node-deps.sh
 
 # The operator's image, built here from the Dockerfile; the last line printed is its reference.
-image:
+image: node-deps
 	@bash hack/image.sh
 
 # Stand-ins for the images Seldon Core's pods run for a SKLEARN_SERVER v2 model (images/), built here under
 # the references Seldon's seldon-config names; prints "<directory> <reference>" per image.
-seldon-images: $(VENV)/.installed tools
+seldon-images: $(VENV)/.installed node-deps
 	@bash hack/seldon-images.sh
 
 # Regenerates every copy of the CRD from the pydantic models (a test fails if one is stale): crds/, the

@@ -16,8 +16,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source hack/lib/podman.sh
 
-CONFIGMAP="$(bash hack/tools.sh --print)/seldon-configmap.yaml"
-[[ -f "$CONFIGMAP" ]] || { log "no $CONFIGMAP: build the tools first (make tools)"; exit 1; }
+CONFIGMAP="$(bash hack/tools.sh seldon-config)/seldon-configmap.yaml"
+[[ -f "$CONFIGMAP" ]] || { log "no $CONFIGMAP: run hack/tools.sh seldon-config"; exit 1; }
 # The repository's environment has PyYAML; the machine's Python need not.
 PYTHON=.venv/bin/python
 [[ -x "$PYTHON" ]] || PYTHON=python3

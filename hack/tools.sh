@@ -6,6 +6,9 @@
 #   hack/tools.sh            build what is missing, print the tools directory
 #   hack/tools.sh glua       build only gopher-lua's glua if missing (the Argo CD health-check test needs
 #                            nothing else), print the tools directory
+#   hack/tools.sh seldon-config
+#                            only Seldon's ConfigMap and manager manifest, from its module (seconds; what
+#                            hack/seldon-images.sh reads), print the tools directory
 #   hack/tools.sh argocd     build only Argo CD (its application controller and repo server) if missing,
 #                            print the tools directory
 #   hack/tools.sh --print    print the tools directory only
@@ -190,11 +193,18 @@ seldon_manager() {
   replace_and_exclude_lines "$gomod" |
     build_from_module github.com/seldonio/seldon-core/operator "$SELDON_VERSION" "" github.com/seldonio/seldon-core/operator
   mv "$BIN/operator" "$BIN/seldon-manager"
-  # What the manager needs at run time, from the same version: its ConfigMap and its environment.
-  local dir; dir="$(module_dir "github.com/seldonio/seldon-core/operator@$SELDON_VERSION")"
-  cp "$dir/config/manager/configmap.yaml" "$BIN/seldon-configmap.yaml"
-  cp "$dir/config/manager/manager.yaml" "$BIN/seldon-manager.yaml"
-  chmod u+w "$BIN/seldon-configmap.yaml" "$BIN/seldon-manager.yaml"
+}
+
+seldon_config() {
+  # What Seldon's manager needs at run time, from the same version: its ConfigMap (which also names the
+  # images of the pods it makes) and its environment. Moved into place whole: `make -j` may run this
+  # step from two scripts at once.
+  local dir file; dir="$(module_dir "github.com/seldonio/seldon-core/operator@$SELDON_VERSION")"
+  for file in configmap manager; do
+    cp "$dir/config/manager/$file.yaml" "$BIN/seldon-$file.yaml.$$"
+    chmod u+w "$BIN/seldon-$file.yaml.$$"
+    mv "$BIN/seldon-$file.yaml.$$" "$BIN/seldon-$file.yaml"
+  done
 }
 
 kwok() {
@@ -298,6 +308,12 @@ if [[ "${1:-}" == "argocd" ]]; then
   exit 0
 fi
 
+if [[ "${1:-}" == "seldon-config" ]]; then
+  timed seldon-config seldon-manager.yaml seldon_config
+  echo "$BIN"
+  exit 0
+fi
+
 if [[ "${1:-}" == "glua" ]]; then
   timed glua "glua-$GLUA_VERSION" glua
   echo "$BIN"
@@ -311,6 +327,7 @@ timed pause-image "$PAUSE_ARCHIVE" pause_image
 timed seldon-crd seldon-crd.yaml seldon_crd
 timed helm helm helm
 timed seldon-manager seldon-manager seldon_manager
+timed seldon-config seldon-manager.yaml seldon_config
 timed kwok kwok kwok
 timed kwok-stages "kwok-stages/kwokctl-default-$KWOK_VERSION" kwok_stages
 timed glua "glua-$GLUA_VERSION" glua
