@@ -32,7 +32,7 @@ from support.operator_process import OperatorProcess
 from support.realnode import API_ADDRESS, FIGURES, REAL_NODE
 from support.realnode import unavailable_reason as node_unavailable
 from support.seldon_images import SKLEARN_V2_SERVER, built_seldon_images
-from support.serving import serving_zmd, wait_for_classes
+from support.serving import MODEL_NAME, serving_zmd, wait_for_classes
 from support.waiting import wait_for
 
 pytestmark = [
@@ -42,6 +42,7 @@ pytestmark = [
 
 NAME = "iris"
 FIRST, SECOND = "iris/v1", "iris/v2"
+CORRUPT = "iris/corrupt"  # the first half of a good model.joblib
 # Apply to first prediction: scheduling, the fetch, MLServer's start (its readiness probe polls every 5 s).
 SERVE_TIMEOUT = 180.0
 ROLL_TIMEOUT = 180.0
@@ -83,6 +84,8 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3]:
         f"{path}/{iris.MODEL_FILE}": iris.train(server, models / path, variant).read_bytes()
         for path, variant in ((FIRST, iris.IRIS), (SECOND, iris.PERMUTED))
     }
+    good = objects[f"{FIRST}/{iris.MODEL_FILE}"]
+    objects[f"{CORRUPT}/{iris.MODEL_FILE}"] = good[: len(good) // 2]
     with moto_s3(tmp_path_factory.mktemp("moto"), host=API_ADDRESS, objects=objects) as s3:
         yield s3
 
@@ -242,22 +245,38 @@ def test_a_wrong_key_fails_the_fetch_for_real_and_says_so(
     wait_for(lambda: failed_fetch() is not None, FAIL_TIMEOUT, "the storage initializer never failed")
     pod = failed_fetch()
     assert pod is not None
-    container = pod["spec"]["initContainers"][0]["name"]
-
-    def reported() -> dict[str, Any]:
-        return condition(must_get(node_cluster, "zmd", namespace, name), "Ready")
-
-    wait_for(
-        lambda: reported().get("reason") == "ModelFetchFailed", FAIL_TIMEOUT, f"not reported: {reported()}"
-    )
-    message = reported()["message"]
-    assert container in message
-    warnings = [
-        e for e in events(node_cluster, namespace, "ZenModelDeployment", name) if e["type"] == "Warning"
-    ]
-    assert any(e["reason"] == "ModelFetchFailed" for e in warnings), warnings
+    message, warnings = reported_problem(node_cluster, namespace, name, "ModelFetchFailed")
+    assert pod["spec"]["initContainers"][0]["name"] in message
     seen = json.dumps([must_get(node_cluster, "zmd", namespace, name), warnings]) + operator.log()
     assert CANARY not in seen
+
+
+def test_a_model_the_server_cannot_load_says_so(
+    node_cluster: LocalCluster, store: S3, namespace: str
+) -> None:
+    name = "corrupt"
+    apply(node_cluster, serving_zmd(name, namespace, f"s3://{BUCKET}/{CORRUPT}", store.endpoint))
+
+    message, _ = reported_problem(node_cluster, namespace, name, "ModelLoadFailed")
+    assert MODEL_NAME in message
+    assert model_pods(node_cluster, namespace, name)[0]["spec"]["nodeName"] == REAL_NODE
+
+
+def reported_problem(
+    cluster: LocalCluster, namespace: str, name: str, reason: str
+) -> tuple[str, list[dict[str, Any]]]:
+    """Waits until the parent's Ready condition gives ``reason`` and a Warning Event says it too; the
+    condition's message and the Warning Events."""
+
+    def ready() -> dict[str, Any]:
+        return condition(must_get(cluster, "zmd", namespace, name), "Ready")
+
+    def warnings() -> list[dict[str, Any]]:
+        return [e for e in events(cluster, namespace, "ZenModelDeployment", name) if e["type"] == "Warning"]
+
+    wait_for(lambda: ready().get("reason") == reason, FAIL_TIMEOUT, f"{reason} never reported: {ready()}")
+    wait_for(lambda: any(e["reason"] == reason for e in warnings()), FAIL_TIMEOUT, f"no {reason} Event")
+    return str(ready()["message"]), warnings()
 
 
 @pytest.mark.parametrize("number", [1, 2, 3])
