@@ -18,6 +18,12 @@ API_VERSION = f"{GROUP}/{VERSION}"
 PREDICTOR_NAME = "default"
 CANARY_PREDICTOR_NAME = "canary"  # the second predictor, when the spec has a canary
 HTTP_PORT = 8000  # the executor's REST port, on the predictor's Service
+# On every pod Seldon Core v1.19 makes for a SeldonDeployment, with the SeldonDeployment's name as its value
+# (its GetSeldonDeploymentName: the name itself up to 63 characters; ours is the parent's, at most 55).
+DEPLOYMENT_ID_LABEL = "seldon-deployment-id"
+# Seldon names the init container that fetches the model after the model's container (its
+# InjectModelInitializer): `<container>-model-initializer`, cut to 63 characters.
+_STORAGE_INITIALIZER_SUFFIX = "-model-initializer"
 
 # Values of SeldonDeployment.status.state that the mirror tells apart.
 CREATING = "Creating"
@@ -44,6 +50,12 @@ def ingress_url(base_url: str, namespace: str, name: str, path: str) -> str:
 def internal_url(namespace: str, name: str, path: str) -> str:
     """The predictor's in-cluster Service, as Seldon names it."""
     return f"http://{name}-{PREDICTOR_NAME}.{namespace}.svc.cluster.local:{HTTP_PORT}{path}"
+
+
+def storage_initializer_name(model_name: str) -> str:
+    """The storage initializer's container name in the pods of the model container `model_name`: cut as
+    Seldon v1.19 cuts it (to 63 characters, then one trailing `-` removed)."""
+    return (model_name + _STORAGE_INITIALIZER_SUFFIX)[:63].removesuffix("-")
 
 
 def predictor_deployment_names(name: str, predictor: str, model_name: str) -> frozenset[str]:

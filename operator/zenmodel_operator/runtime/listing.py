@@ -1,5 +1,5 @@
 """Listing the watched kinds page by page, in the namespaces kopf watches (its own pattern matching, see
-`namespaces`), with the Secrets' label selector."""
+`namespaces`), with the Secrets' and the pods' label selectors."""
 
 from __future__ import annotations
 
@@ -7,8 +7,9 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from ..core.kinds import PARENT, SECRET, SELDON_DEPLOYMENT, Kind
+from ..core.kinds import PARENT, POD, SECRET, SELDON_DEPLOYMENT, Kind
 from ..core.labels import CREDENTIALS_KEY
+from ..core.seldon import DEPLOYMENT_ID_LABEL
 from .echo import Key
 from .namespaces import matches_any, specific_namespaces
 from .transport import ApiError, Transport, api_root
@@ -34,6 +35,7 @@ _LISTED: dict[str, Kind] = {  # informer store -> what it holds
     "parents": PARENT,
     "seldondeployments": SELDON_DEPLOYMENT,
     "secrets": SECRET,
+    "pods": POD,
 }
 
 
@@ -59,10 +61,11 @@ class Listing:
 
 def listings(store_name: str, settings: Watching) -> list[Listing]:
     """The collections of one watched kind, as kopf watches it: the same namespaces (kopf's own pattern
-    matching), and for Secrets the same label selector."""
+    matching), and for Secrets and pods their label selectors."""
     kind = _LISTED[store_name]
     api_version, plural, prefix = kind.api_version, kind.plural, api_root(kind.api_version)
-    selector = secrets_label_selector(settings) if plural == "secrets" else None
+    # Pods: Seldon's only (every pod it makes carries the label); Secrets: see `secrets_label_selector`.
+    selector = {"secrets": secrets_label_selector(settings), "pods": DEPLOYMENT_ID_LABEL}.get(plural)
     patterns = settings.namespaces
     exact = specific_namespaces(patterns)
     if not patterns:
