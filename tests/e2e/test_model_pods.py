@@ -1,7 +1,7 @@
 """Why Seldon's model pods never become ready, on the parent's status: a pod of the parent's SeldonDeployment
 whose storage initializer or model server fails, written as a kubelet would write it (kwok would make it
 Running), on a Node nothing else runs; its output served by a loopback stand-in for that Node's kubelet
-(`support.kubeletlogs`) or by no one.
+(`support.modelpods`) or by no one.
 
 The parents live in a namespace Seldon's controller skips, so Seldon's state stays "no status" (Creating)
 and the test's pods are the only ones. Requests are counted by the apiserver (its audit log).
@@ -18,8 +18,19 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from support.budget import CONTAINER_OUTPUT, operator_requests, operator_writes
-from support.kubeletlogs import NOT_READY_TOLERATIONS, ContainerLogs, node_nothing_runs
 from support.localcluster import LocalCluster
+from support.modelpods import (
+    INITIALIZER,
+    MODEL,
+    SERVER_IMAGE,
+    ContainerLogs,
+    container_status,
+    failing_status,
+    initializer_crash_looping,
+    node_nothing_runs,
+    running_status,
+    seldon_pod,
+)
 from support.objects import apply, condition, events, get, s3_secret, wait_state, zmd
 from support.operator_process import OperatorProcess
 from support.waiting import wait_for
@@ -28,7 +39,6 @@ pytestmark = pytest.mark.e2e
 
 TIMEOUT = 30.0
 POD = "iris-default-0-iris-5d9f7c8b6-x2k4q"
-INITIALIZER = "iris-model-initializer"  # Seldon's name for the storage initializer of model container iris
 ACCESS_KEY = "e2e-access-key"  # what support.objects.s3_secret sets beside the secret key
 
 
@@ -48,83 +58,6 @@ def logging_node(cluster: LocalCluster, container_logs: ContainerLogs) -> Iterat
 def silent_node(cluster: LocalCluster) -> Iterator[str]:
     with node_nothing_runs(cluster, "model-pods-silent") as name:
         yield name
-
-
-def model_pod(namespace: str, node: str, name: str = POD) -> dict[str, Any]:
-    """A pod as Seldon Core makes it for SeldonDeployment iris (labels, storage initializer, model server,
-    executor), bound to `node`."""
-    return {
-        "apiVersion": "v1",
-        "kind": "Pod",
-        "metadata": {
-            "name": name,
-            "namespace": namespace,
-            "labels": {
-                "seldon-deployment-id": "iris",
-                "seldon-app": "iris-default",
-                "app": "iris-default-0-iris",
-            },
-        },
-        "spec": {
-            "nodeName": node,
-            "tolerations": NOT_READY_TOLERATIONS,
-            "automountServiceAccountToken": False,
-            "initContainers": [
-                {
-                    "name": INITIALIZER,
-                    "image": "seldonio/rclone-storage-initializer:1.19.0",
-                    "args": ["s3://models/iris/v3", "/mnt/models"],
-                    "terminationMessagePolicy": "File",
-                }
-            ],
-            "containers": [
-                {"name": "iris", "image": "seldonio/sklearnserver:1.19.0"},
-                {"name": "seldon-container-engine", "image": "seldonio/seldon-core-executor:1.19.0"},
-            ],
-        },
-    }
-
-
-def container_status(name: str, image: str, state: dict[str, Any], **extra: Any) -> dict[str, Any]:
-    return {
-        "name": name,
-        "image": image,
-        "imageID": "",
-        "ready": False,
-        "restartCount": 0,
-        "state": state,
-    } | extra
-
-
-def initializer_crash_looping(run: int) -> list[dict[str, Any]]:
-    """The storage initializer's status after its `run`-th run exited 1, as the kubelet writes it."""
-    exited = {"exitCode": 1, "reason": "Error", "containerID": f"containerd://run-{run}"}
-    waiting = {
-        "reason": "CrashLoopBackOff",
-        "message": f"back-off {10 * 2**run}s restarting failed container",
-    }
-    return [
-        container_status(
-            INITIALIZER,
-            "seldonio/rclone-storage-initializer:1.19.0",
-            {"waiting": waiting},
-            lastState={"terminated": exited},
-            restartCount=run,
-            containerID=f"containerd://run-{run}",
-        )
-    ]
-
-
-def containers(state: dict[str, Any], ready: bool = False) -> list[dict[str, Any]]:
-    return [
-        container_status("iris", "seldonio/sklearnserver:1.19.0", state, ready=ready),
-        container_status(
-            "seldon-container-engine", "seldonio/seldon-core-executor:1.19.0", state, ready=ready
-        ),
-    ]
-
-
-INITIALIZING = containers({"waiting": {"reason": "PodInitializing"}})
 
 
 def write_pod_status(cluster: LocalCluster, namespace: str, name: str, status: dict[str, Any]) -> None:
@@ -194,13 +127,8 @@ def test_a_storage_initializer_that_cannot_fetch_the_model_is_reported_without_t
         b"2026/05/01 10:00:02 Failed to copy: SignatureDoesNotMatch: the request signed with "
         + f"{ACCESS_KEY}/{secret_key} was refused\n".encode()
     )
-    create_pod(cluster, model_pod(ns, logging_node))
-    write_pod_status(
-        cluster,
-        ns,
-        POD,
-        {"initContainerStatuses": initializer_crash_looping(1), "containerStatuses": INITIALIZING},
-    )
+    create_pod(cluster, seldon_pod(ns, POD, "iris", logging_node))
+    write_pod_status(cluster, ns, POD, failing_status(run=1))
 
     failing = wait_reason(cluster, ns, "ModelFetchFailed")
     message = (
@@ -232,15 +160,7 @@ def test_a_storage_initializer_that_cannot_fetch_the_model_is_reported_without_t
     assert output_reads(cluster, ns) - reads_before == 2
 
     # Recovered: the model is fetched and the containers run. Back to Creating, with one status write.
-    fetched = container_status(
-        INITIALIZER,
-        "seldonio/rclone-storage-initializer:1.19.0",
-        {"terminated": {"exitCode": 0, "reason": "Completed", "containerID": "containerd://run-3"}},
-        ready=True,
-        restartCount=3,
-    )
-    running = containers({"running": {"startedAt": "2026-05-01T10:05:00Z"}}, ready=True)
-    write_pod_status(cluster, ns, POD, {"initContainerStatuses": [fetched], "containerStatuses": running})
+    write_pod_status(cluster, ns, POD, running_status(runs=2))
     wait_reason(cluster, ns, "Creating")
     settled(operator)
     assert operator_writes(cluster, ns) - writes_before == 3
@@ -256,36 +176,26 @@ def test_an_output_no_kubelet_serves_falls_back_and_a_deleted_pod_clears_the_pro
     log_lines_before = len(operator.log().splitlines())
     reads_before = output_reads(cluster, ns)
 
-    fetched = container_status(
-        INITIALIZER,
-        "seldonio/rclone-storage-initializer:1.19.0",
-        {"terminated": {"exitCode": 0, "reason": "Completed"}},
-        ready=True,
-    )
+    # The model server was killed for want of memory, and waits to be run again.
     oom = {"exitCode": 137, "reason": "OOMKilled", "containerID": "containerd://server-1"}
-    server = [
-        container_status(
-            "iris",
-            "seldonio/sklearnserver:1.19.0",
-            {"waiting": {"reason": "CrashLoopBackOff"}},
-            lastState={"terminated": oom},
-            restartCount=1,
-        ),
-        container_status(
-            "seldon-container-engine", "seldonio/seldon-core-executor:1.19.0", {"running": {}}, ready=True
-        ),
-    ]
-    create_pod(cluster, model_pod(ns, silent_node))
-    write_pod_status(cluster, ns, POD, {"initContainerStatuses": [fetched], "containerStatuses": server})
+    status = running_status()
+    status["containerStatuses"][0] = container_status(
+        MODEL,
+        SERVER_IMAGE,
+        {"waiting": {"reason": "CrashLoopBackOff"}},
+        lastState={"terminated": oom},
+        restartCount=1,
+    )
+    create_pod(cluster, seldon_pod(ns, POD, "iris", silent_node))
+    write_pod_status(cluster, ns, POD, status)
 
     failing = wait_reason(cluster, ns, "ModelLoadFailed")
     assert (
         failing["message"] == f"container iris of pod {POD} cannot load the model: OOMKilled: exit code 137"
     )
     settled(operator)
-    assert (
-        output_reads(cluster, ns) - reads_before == 1
-    )  # asked once; the apiserver could not reach a kubelet
+    # Asked once: the apiserver could not reach a kubelet, and the exit code is what the status says.
+    assert output_reads(cluster, ns) - reads_before == 1
     said = [line for line in operator.log().splitlines()[log_lines_before:] if ns in line or POD in line]
     assert not [line for line in said if any(word in line for word in ("WARNING", "ERROR", "Traceback"))]
 

@@ -1,5 +1,6 @@
-"""Nodes that nothing runs, for pods whose status a test writes as a kubelet would: kwok's fake Node makes
-every pod bound to it Running, and a failing pod is what some tests need.
+"""Pods as Seldon Core makes them for a SeldonDeployment, with the statuses a kubelet writes for them (the
+storage initializer failing, or everything running), and Nodes that nothing runs, to bind them to: kwok's
+fake Node makes every pod bound to it Running, and a failing pod is what some tests need.
 
 `ContainerLogs` plays the one part of a kubelet the apiserver proxies to for such a pod: its container-log
 endpoint (`/containerLogs/<namespace>/<pod>/<container>`, what `pods/log` reaches), on loopback, serving
@@ -19,12 +20,107 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from support.localcluster import LocalCluster
+from support.objects import STORAGE_INITIALIZER_IMAGE
+
+# support.objects.zmd's model, and the names Seldon Core v1.19 gives its containers.
+MODEL = "iris"
+INITIALIZER = "iris-model-initializer"  # the storage initializer: `<model container>-model-initializer`
+EXECUTOR = "seldon-container-engine"
+SERVER_IMAGE = "seldonio/sklearnserver:1.19.0"
+EXECUTOR_IMAGE = "seldonio/seldon-core-executor:1.19.0"
 
 # Taints the node lifecycle controller puts on a Node no kubelet reports for: tolerated, so the pods stay.
 NOT_READY_TOLERATIONS = [
     {"key": "node.kubernetes.io/not-ready", "operator": "Exists", "effect": "NoExecute"},
     {"key": "node.kubernetes.io/unreachable", "operator": "Exists", "effect": "NoExecute"},
 ]
+
+
+def seldon_pod(namespace: str, name: str, parent: str, node: str | None = None) -> dict[str, Any]:
+    """A pod as Seldon Core makes it for SeldonDeployment `parent` (its labels, storage initializer, model
+    server and executor), bound to `node` if given."""
+    spec: dict[str, Any] = {
+        "tolerations": NOT_READY_TOLERATIONS,
+        "automountServiceAccountToken": False,
+        "initContainers": [
+            {
+                "name": INITIALIZER,
+                "image": STORAGE_INITIALIZER_IMAGE,
+                "args": ["s3://models/iris/v3", "/mnt/models"],
+                "terminationMessagePolicy": "File",
+            }
+        ],
+        "containers": [{"name": MODEL, "image": SERVER_IMAGE}, {"name": EXECUTOR, "image": EXECUTOR_IMAGE}],
+    }
+    if node is not None:
+        spec["nodeName"] = node
+    labels = {
+        "seldon-deployment-id": parent,
+        "seldon-app": f"{parent}-default",
+        "app": f"{parent}-default-0-iris",
+    }
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name, "namespace": namespace, "labels": labels},
+        "spec": spec,
+    }
+
+
+def container_status(name: str, image: str, state: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    return {
+        "name": name,
+        "image": image,
+        "imageID": "",
+        "ready": False,
+        "restartCount": 0,
+        "state": state,
+    } | extra
+
+
+def initializer_crash_looping(run: int) -> list[dict[str, Any]]:
+    """The storage initializer's status after its `run`-th run exited 1, as the kubelet writes it."""
+    exited = {"exitCode": 1, "reason": "Error", "containerID": f"containerd://run-{run}"}
+    waiting = {
+        "reason": "CrashLoopBackOff",
+        "message": f"back-off {10 * 2**run}s restarting failed container",
+    }
+    return [
+        container_status(
+            INITIALIZER,
+            STORAGE_INITIALIZER_IMAGE,
+            {"waiting": waiting},
+            lastState={"terminated": exited},
+            restartCount=run,
+            containerID=f"containerd://run-{run}",
+        )
+    ]
+
+
+def containers(state: dict[str, Any], ready: bool = False) -> list[dict[str, Any]]:
+    """The model server's and the executor's statuses, both in `state`."""
+    return [
+        container_status(MODEL, SERVER_IMAGE, state, ready=ready),
+        container_status(EXECUTOR, EXECUTOR_IMAGE, state, ready=ready),
+    ]
+
+
+INITIALIZING = containers({"waiting": {"reason": "PodInitializing"}})
+
+
+def failing_status(run: int = 1) -> dict[str, Any]:
+    """The status of a pod whose storage initializer cannot fetch the model."""
+    return {"initContainerStatuses": initializer_crash_looping(run), "containerStatuses": INITIALIZING}
+
+
+def running_status(runs: int = 0) -> dict[str, Any]:
+    """The status of a pod whose model was fetched (after `runs` failed runs) and whose containers run."""
+    fetched = {"exitCode": 0, "reason": "Completed", "containerID": f"containerd://run-{runs + 1}"}
+    initializer = container_status(
+        INITIALIZER, STORAGE_INITIALIZER_IMAGE, {"terminated": fetched}, ready=True, restartCount=runs
+    )
+    running = containers({"running": {"startedAt": "2026-05-01T10:05:00Z"}}, ready=True)
+    return {"initContainerStatuses": [initializer], "containerStatuses": running}
 
 
 class ContainerLogs:
