@@ -12,7 +12,9 @@ small machine convergence is bound by CPU, all of it shared); GETs and reconcile
 by the apiserver's own `apiserver_request_total`, as are the applies it refused with 409: the cost of
 writing conditionally); the restart over the converged objects (time to a drained queue, writes, GETs);
 status propagation p50/p99 against the poll loop; and the operator's RSS at
-`--objects` (grown, and after the restart) and at `--scale-objects`, with the slope.
+`--objects` (grown, and after the restart) and at `--scale-objects`, with the slope. With `--model-pods`,
+each of the first `--objects` parents has a pod as Seldon makes it, all running or all failing, which the
+operator's pod watch sees as in a cluster (the RSS figures then include it).
 Figures, not pass/fail: the goals are printed beside them.
 """
 
@@ -41,6 +43,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from support.localcluster import LocalCluster
 from support.measures import cpu_seconds
+from support.modelpods import failing_status, running_status, seldon_pod
 from support.objects import s3_secret, zmd
 from support.operator_process import OperatorProcess
 from zenmodel_operator.core import seldon
@@ -87,6 +90,10 @@ class Api:
             if response.status >= 400:
                 raise RuntimeError(f"{method} {path}: HTTP {response.status}: {payload.get('message')}")
             return payload
+
+    async def exists(self, path: str) -> bool:
+        async with self.session.get(self.server + path) as response:
+            return response.status == 200
 
     async def apply(self, path: str, body: Any) -> dict[str, Any]:
         return await self.call(
@@ -181,6 +188,25 @@ async def wait_until(check: Callable[[], bool | Awaitable[bool]], timeout: float
 
 def names(prefix: str, start: int, stop: int) -> list[str]:
     return [f"{prefix}-{i:05d}" for i in range(start, stop)]
+
+
+async def create_model_pods(api: Api, namespace: str, parent_names: list[str], *, failing: bool) -> None:
+    """One pod per parent as Seldon makes it, its status written as a kubelet would: every container
+    running, or the storage initializer failing."""
+    gate = asyncio.Semaphore(CREATORS)
+    status = failing_status() if failing else running_status()
+
+    async def one(name: str) -> None:
+        async with gate:
+            pod = seldon_pod(namespace, f"{name}-default-0-iris", name)
+            await api.call("POST", f"/api/v1/namespaces/{namespace}/pods", pod)
+            path = f"/api/v1/namespaces/{namespace}/pods/{pod['metadata']['name']}/status"
+            await api.call("PATCH", path, {"status": status}, "application/merge-patch+json")
+
+    # The pods' ServiceAccount admission needs the namespace's default ServiceAccount first.
+    default_account = f"/api/v1/namespaces/{namespace}/serviceaccounts/default"
+    await wait_until(partial(api.exists, default_account), 60, "no default ServiceAccount")
+    await asyncio.gather(*(one(name) for name in parent_names))
 
 
 async def create_parents(api: Api, namespace: str, parent_names: list[str]) -> None:
@@ -502,13 +528,22 @@ async def operator_round(
 
 
 async def run(
-    cluster: LocalCluster, workdir: Path, objects: int, rounds: int, scale_objects: int, scale_timeout: float
+    cluster: LocalCluster,
+    workdir: Path,
+    objects: int,
+    rounds: int,
+    scale_objects: int,
+    scale_timeout: float,
+    model_pods: str,
 ) -> None:
     api = Api(cluster.server, cluster.pki)
     try:
         for namespace in ("carrier", *(f"{side}-{r}" for r in range(rounds) for side in ("bare", "op"))):
             cluster.kubectl("create", "namespace", namespace)
             await api.call("POST", f"/api/v1/namespaces/{namespace}/secrets", s3_secret(namespace))
+        if model_pods != "none":
+            await create_model_pods(api, "op-0", names("op", 0, objects), failing=model_pods == "failing")
+            print(f"model pods: {objects} in op-0, {model_pods}", flush=True)
 
         kube = KubeCluster(kube_client(cluster))
         try:
@@ -652,6 +687,12 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=5, help="convergence rounds, sides alternating")
     parser.add_argument("--scale-objects", type=int, default=10000, help="0 skips the RSS scale step")
     parser.add_argument("--scale-timeout", type=float, default=900, help="seconds allowed for the scale step")
+    parser.add_argument(
+        "--model-pods",
+        choices=("none", "running", "failing"),
+        default="none",
+        help="a pod as Seldon makes it for each of the first --objects parents: running, or failing",
+    )
     args = parser.parse_args()
     with (
         tempfile.TemporaryDirectory(prefix="zenmodel-bench-") as workdir,
@@ -659,7 +700,15 @@ def main() -> int:
     ):
         cluster.start(cluster.crds)
         asyncio.run(
-            run(cluster, Path(workdir), args.objects, args.rounds, args.scale_objects, args.scale_timeout)
+            run(
+                cluster,
+                Path(workdir),
+                args.objects,
+                args.rounds,
+                args.scale_objects,
+                args.scale_timeout,
+                args.model_pods,
+            )
         )
     return 0
 

@@ -25,7 +25,7 @@ from .runtime import metrics
 from .runtime.controller import Outcome, Reconciler, WriteKind
 from .runtime.echo import Key, ObjectKey
 from .runtime.informed import InformedCluster
-from .runtime.informer import Informer, Store
+from .runtime.informer import Cache, Informer
 from .runtime.leader import Elector, LeaseLost, elector_for
 from .runtime.listing import list_watched, listings
 from .runtime.outage import OutageFilter, announce_recovery
@@ -136,7 +136,7 @@ async def start(runtime: Runtime, outages: OutageFilter | None) -> None:
     runtime.clusters.append(watches)
     reflectors = [
         Reflector(watches, listing, store, partial(on_event, runtime, store))
-        for store in (informer.seldon_deployments, informer.secrets)
+        for store in (informer.seldon_deployments, informer.secrets, informer.pods)
         for listing in listings(store.name, runtime.settings)
     ]
     for reflector in reflectors:
@@ -148,10 +148,11 @@ async def start(runtime: Runtime, outages: OutageFilter | None) -> None:
     # garbage collector's full passes, which otherwise walk it all again (two thirds of their CPU).
     gc.freeze()
     log.info(
-        "caches synced: %d parents, %d SeldonDeployments, %d Secrets",
+        "caches synced: %d parents, %d SeldonDeployments, %d Secrets, %d failing model pods",
         len(informer.parents),
         len(informer.seldon_deployments),
         len(informer.secrets),
+        len(informer.pods),
     )
     if runtime.elector is None:
         queue.start()
@@ -175,7 +176,7 @@ async def stop(runtime: Runtime) -> None:
         await cluster.close()
 
 
-def on_event(runtime: Runtime, store: Store, kind: str | None, obj: Mapping[str, Any]) -> None:
+def on_event(runtime: Runtime, store: Cache, kind: str | None, obj: Mapping[str, Any]) -> None:
     """A watch event: `kind` is ADDED, MODIFIED, DELETED, or None for kopf's listing."""
     if kind == "DELETED":
         if store is runtime.informer.parents:

@@ -30,6 +30,8 @@ WORKLOAD_RULES = [
     },
     {"apiGroups": [""], "resources": ["secrets"], "verbs": ["get", "list", "watch", "create", "patch"]},
     {"apiGroups": [""], "resources": ["events"], "verbs": ["create"]},
+    {"apiGroups": [""], "resources": ["pods"], "verbs": ["list", "watch"]},
+    {"apiGroups": [""], "resources": ["pods/log"], "verbs": ["get"]},
 ]
 CRD_DISCOVERY_RULE = {
     "apiGroups": ["apiextensions.k8s.io"],

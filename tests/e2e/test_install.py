@@ -366,6 +366,10 @@ def test_namespaced_rbac_is_no_broader_than_needed(
             ],
             *[(verb, "secrets", watched, None) for verb in ("get", "list", "watch", "create", "patch")],
             ("create", "events", watched, None),
+            # Seldon's model pods: watched (label-selected), and a failed container's output read.
+            ("list", "pods", watched, None),
+            ("watch", "pods", watched, None),
+            ("get", "pods", watched, "log"),
             ("list", "customresourcedefinitions.apiextensions.k8s.io", None, None),
             ("watch", "customresourcedefinitions.apiextensions.k8s.io", None, None),
             ("list", "namespaces", None, None),
@@ -405,7 +409,16 @@ def test_namespaced_rbac_is_no_broader_than_needed(
             ("create", "events", other, None),
             ("patch", "events", watched, None),
             ("list", "configmaps", watched, None),
+            # Pods: watched and their output read, nothing more, and only where the models are.
             ("create", "pods", watched, None),
+            ("get", "pods", watched, None),
+            ("delete", "pods", watched, None),
+            ("update", "pods", watched, "status"),
+            ("create", "pods", watched, "exec"),
+            ("get", "pods", watched, "proxy"),
+            ("list", "pods", other, None),
+            ("get", "pods", other, "log"),
+            ("list", "pods", None, None),
             ("create", "leases.coordination.k8s.io", watched, None),
             ("get", "leases.coordination.k8s.io/another-lease", operator_namespace, None),
             ("update", "leases.coordination.k8s.io/another-lease", operator_namespace, None),
@@ -438,5 +451,6 @@ def test_cluster_rbac_grants_secrets_everywhere_but_still_no_deletes(
             ("patch", "zenmodeldeployments.zenml.io"),
             ("list", "configmaps"),
             ("create", "pods"),
+            ("delete", "pods"),
         ):
             assert not can(verb, resource, models_namespace), f"{verb} {resource}"

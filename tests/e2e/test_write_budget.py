@@ -1,8 +1,6 @@
-"""Writes and reads are a budget, counted by the apiserver itself (its audit log), not by the operator.
-
-Seldon Core's controller, the scheduler and the controller manager write Events and statuses as well, so
-the operator's requests are told apart by their user agent, in the test's namespace. The counts are
-deterministic, so they are asserted; they are also printed (`pytest -s`) for the notes.
+"""Writes and reads are a budget, counted by the apiserver itself (its audit log, see `support.budget`),
+not by the operator. The counts are deterministic, so they are asserted; they are also printed
+(`pytest -s`) for the notes.
 """
 
 from __future__ import annotations
@@ -13,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from support.budget import operator_gets, operator_writes
 from support.localcluster import LocalCluster
 from support.objects import SELDON_SKIPS, apply, condition, fresh_namespace, get, s3_secret, zmd
 from support.operator_process import OperatorProcess
@@ -20,47 +19,11 @@ from support.waiting import wait_for
 
 pytestmark = pytest.mark.e2e
 
-# Everything the operator may write, as (resource, subresource). The tests' own writes (creating parents
-# and Secrets) and every other component's fall outside it.
-OPERATOR_WRITES = {
-    ("seldondeployments", ""),
-    ("secrets", ""),
-    ("zenmodeldeployments", "status"),
-    ("events", ""),
-}
-OPERATOR_USER_AGENTS = ("zenmodel-operator/", "kopf/")
-WRITE_VERBS = {"create", "update", "patch", "delete"}
-# Everything the reconcile reads: from its informer's stores, so a GET of these is a budget overrun.
-OPERATOR_READS = {("zenmodeldeployments", ""), ("seldondeployments", ""), ("secrets", "")}
 TIMEOUT = 60.0
 # What a person watching needs from apply to Available with two replicas: the two children (2 writes), the
 # Created and Available Events (2), the status once Creating and once Available (2), and one status write
 # per replica that becomes available, so `kubectl get` shows the rollout progress (2).
 AVAILABLE_BUDGET = 8
-
-
-def operator_requests(
-    cluster: LocalCluster, namespace: str, verbs: set[str], resources: set[tuple[str, str]]
-) -> int:
-    """The operator's successful requests in `namespace` so far with one of `verbs` on one of
-    (resource, subresource), from the apiserver's audit log."""
-    return sum(
-        1
-        for event in cluster.audit_events()
-        if event["userAgent"].startswith(OPERATOR_USER_AGENTS)
-        and event["verb"] in verbs
-        and event["objectRef"].get("namespace") == namespace
-        and (event["objectRef"].get("resource"), event["objectRef"].get("subresource", "")) in resources
-        and 200 <= (event.get("responseStatus") or {}).get("code", 0) < 300
-    )
-
-
-def operator_writes(cluster: LocalCluster, namespace: str) -> int:
-    return operator_requests(cluster, namespace, WRITE_VERBS, OPERATOR_WRITES)
-
-
-def operator_gets(cluster: LocalCluster, namespace: str) -> int:
-    return operator_requests(cluster, namespace, {"get"}, OPERATOR_READS)
 
 
 def wait_converged(process: OperatorProcess, reconciles: int) -> None:

@@ -395,7 +395,7 @@ class LocalCluster:
 
     def _write_audit_policy(self) -> Path:
         # Secrets: who listed or watched them, and with which label selector. GETs of what the operator
-        # reads (its read budget). Writes: who wrote what (the write budget, told apart by user agent from
+        # reads (its read budget), a container's output included. Who listed or watched pods, and how. Writes: who wrote what (the write budget, told apart by user agent from
         # Seldon's controller, the scheduler and the controller manager; a standby that must write
         # nothing). Lease bodies: who held a Lease when.
         path = self.pki / "audit-policy.yaml"
@@ -412,7 +412,13 @@ class LocalCluster:
                     "resources": [
                         {"group": "machinelearning.seldon.io", "resources": ["seldondeployments"]},
                         {"group": "zenml.io", "resources": ["zenmodeldeployments"]},
+                        {"group": "", "resources": ["pods/log"]},
                     ],
+                },
+                {
+                    "level": "Metadata",
+                    "verbs": ["list", "watch"],
+                    "resources": [{"group": "", "resources": ["pods"]}],
                 },
                 {
                     "level": "RequestResponse",

@@ -10,6 +10,7 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
+from zenmodel_operator.core.pods import pod_problem
 from zenmodel_operator.runtime.informer import Informer, Store, slim
 from zenmodel_operator.runtime.workqueue import WorkQueue
 from zenmodel_operator.settings import OperatorSettings
@@ -215,3 +216,85 @@ def test_an_integer_beyond_64_bits_is_kept_not_refused() -> None:
     assert store.put({**seldon_deployment("iris", 1), "spec": {"huge": 2**70}})
     stored = store.get("models", "iris")
     assert stored is not None and stored["spec"]["huge"] == 2**70
+
+
+def model_pod(name: str, *, failing: bool, run: str = "containerd://a", **meta: Any) -> dict[str, Any]:
+    """One of Seldon's pods for parent `iris`: its storage initializer exited 1, or every container fine."""
+    initializer: dict[str, Any] = {"name": "iris-model-initializer", "ready": not failing, "restartCount": 0}
+    initializer["state"] = {
+        "terminated": {"exitCode": 1 if failing else 0, "reason": "Error" if failing else "Completed"}
+        | {"containerID": run}
+    }
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {
+            "name": name,
+            "namespace": "models",
+            "uid": f"uid-{name}",
+            "resourceVersion": "1",
+            "labels": {"seldon-deployment-id": "iris"},
+            **meta,
+        },
+        "status": {
+            "initContainerStatuses": [initializer],
+            "containerStatuses": [{"name": "iris", "state": {"running": {}}, "ready": not failing}],
+        },
+    }
+
+
+def pod_woken(informer: Informer, obj: dict[str, Any]) -> list[tuple[str, str]]:
+    return [key for key, _, _ in informer.changed(informer.pods, obj)]
+
+
+def test_healthy_pods_wake_nothing_and_cost_nothing() -> None:
+    informer = Informer()
+    informer.changed(informer.parents, parent("iris", 1))
+    assert pod_woken(informer, model_pod("p1", failing=False)) == []
+    assert len(informer.pods) == 0
+
+
+def test_a_pod_wakes_its_parent_only_when_what_it_decides_changes() -> None:
+    informer = Informer()
+    informer.changed(informer.parents, parent("iris", 1))
+    assert pod_woken(informer, model_pod("p1", failing=True)) == [("models", "iris")]
+    # A new resourceVersion, the same failure (say, the pod's conditions moved): nothing.
+    same = model_pod("p1", failing=True)
+    same["metadata"]["resourceVersion"] = "2"
+    assert pod_woken(informer, same) == []
+    # The next run failed: news.
+    assert pod_woken(informer, model_pod("p1", failing=True, run="containerd://b")) == [("models", "iris")]
+    assert pod_woken(informer, model_pod("p1", failing=False)) == [("models", "iris")]  # recovered
+    assert len(informer.pods) == 0
+
+
+def test_a_failing_pod_leaves_and_wakes_its_parent_when_deleted_or_being_deleted() -> None:
+    informer = Informer()
+    informer.changed(informer.parents, parent("iris", 1))
+    pod_woken(informer, model_pod("p1", failing=True))
+    pod_woken(informer, model_pod("p2", failing=True))
+    going = model_pod("p1", failing=True, deletionTimestamp="2026-05-01T10:00:00Z")
+    assert pod_woken(informer, going) == [("models", "iris")]
+    assert informer.deleted(informer.pods, model_pod("p2", failing=True)) == [("models", "iris")]
+    assert informer.deleted(informer.pods, model_pod("p3", failing=False)) == []
+    assert informer.pods.of_parent("models", "iris") == ()
+
+
+def test_a_failing_pod_without_its_parent_wakes_nobody_until_the_parent_is_read() -> None:
+    informer = Informer()
+    assert pod_woken(informer, model_pod("p1", failing=True)) == []
+    assert [pod.name for pod in informer.pods.of_parent("models", "iris")] == ["p1"]  # read by its reconcile
+
+
+def test_a_runs_output_is_kept_while_the_pod_fails_that_way() -> None:
+    informer = Informer()
+    pod_woken(informer, model_pod("p1", failing=True))
+    (held,) = informer.pods.of_parent("models", "iris")
+    problem = pod_problem([held], "iris")
+    assert problem is not None and informer.pods.output(problem) is None
+    informer.pods.remember_output(problem, "Failed to copy: directory not found")
+    assert informer.pods.output(problem) == "Failed to copy: directory not found"
+    pod_woken(informer, model_pod("p1", failing=True, run="containerd://b"))
+    assert informer.pods.output(problem) is None  # that run is over: its line is dropped
+    informer.pods.remember_output(problem, "too late")  # a read that ends after its run: not kept
+    assert informer.pods.output(problem) is None

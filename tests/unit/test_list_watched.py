@@ -7,7 +7,7 @@ import asyncio
 from collections.abc import Mapping
 from typing import Any
 
-from zenmodel_operator.runtime.listing import LIST_PAGE_SIZE, list_watched
+from zenmodel_operator.runtime.listing import LIST_PAGE_SIZE, list_watched, listings
 from zenmodel_operator.runtime.transport import ApiError
 from zenmodel_operator.runtime.writes import KubeCluster
 from zenmodel_operator.settings import OperatorSettings
@@ -87,3 +87,14 @@ def test_globs_list_cluster_wide_and_keep_what_kopf_would_watch() -> None:
     items = listed(kube, OperatorSettings(namespaces=("team-*",)))
     assert sorted(i["metadata"]["namespace"] for i in items) == ["team-a", "team-a", "team-b"]
     assert [path for path, _ in kube.requests] == ["/api/v1/secrets"]
+
+
+def test_pods_are_listed_behind_seldons_label_in_small_pages() -> None:
+    (pods,) = listings("pods", OperatorSettings(namespaces=("models",)))
+    assert (pods.path, pods.selector, pods.page_size) == (
+        "/api/v1/namespaces/models/pods",
+        "seldon-deployment-id",
+        50,
+    )
+    (secrets,) = listings("secrets", OperatorSettings(namespaces=("models",)))
+    assert secrets.page_size == LIST_PAGE_SIZE

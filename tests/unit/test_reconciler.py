@@ -10,7 +10,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from zenmodel_operator.core.plan import Event
+from zenmodel_operator.core.pods import PodProblem, PodRecord
 from zenmodel_operator.runtime.controller import Outcome, Reconciler, Write, WriteKind
+from zenmodel_operator.runtime.informer import PodStore, RunKey
 from zenmodel_operator.runtime.transport import ApplyRejected
 from zenmodel_operator.runtime.writes import AlreadyExists, Stale
 from zenmodel_operator.settings import OperatorSettings
@@ -29,6 +31,9 @@ class FakeCluster:
         self.reject: set[str] = set()  # kinds whose apply the "apiserver" refuses
         self.changed_meanwhile: set[str] = set()  # kinds another writer changes just before our apply
         self._versions = itertools.count(1)
+        self.pods = PodStore()  # as the pod watch keeps them
+        self.output_line = ""  # the last line of every failed run's output
+        self.output_reads: list[RunKey] = []
 
     def put(self, obj: dict[str, Any]) -> dict[str, Any]:
         live = copy.deepcopy(obj)
@@ -54,6 +59,13 @@ class FakeCluster:
             "labels", {}
         )
         return secret if has_label else None
+
+    def get_failing_pods(self, namespace: str, parent: str) -> tuple[PodRecord, ...]:
+        return self.pods.of_parent(namespace, parent)
+
+    async def last_output_line(self, problem: PodProblem) -> str:
+        self.output_reads.append(problem.run_key)
+        return self.output_line
 
     @staticmethod
     def key(obj: Mapping[str, Any]) -> Key:
@@ -331,3 +343,81 @@ def test_a_parent_gone_or_going_is_not_reconciled() -> None:
     cluster.put(going)
     assert reconcile(cluster) is None
     assert cluster.writes == []
+
+
+def crash_looping_initializer(run: str) -> dict[str, Any]:
+    """A pod of ours whose storage initializer exited 1 and waits to be run again."""
+    initializer = {
+        "name": "iris-model-initializer",
+        "state": {
+            "waiting": {"reason": "CrashLoopBackOff", "message": "back-off 20s restarting failed container"}
+        },
+        "lastState": {"terminated": {"exitCode": 1, "reason": "Error", "containerID": run}},
+        "ready": False,
+        "restartCount": 2,
+    }
+    return {
+        "metadata": {
+            "name": "iris-default-0-iris-5d9f7-x2k4q",
+            "namespace": "models",
+            "uid": "uid-pod",
+            "creationTimestamp": "2026-11-21T10:00:00Z",
+            "labels": {"seldon-deployment-id": "iris"},
+        },
+        "status": {"initContainerStatuses": [initializer]},
+    }
+
+
+def seldon_ready(cluster: FakeCluster) -> dict[str, Any]:
+    parent = cluster.get_parent("models", "iris")
+    assert parent is not None
+    return {c["type"]: c for c in parent["status"]["conditions"]}
+
+
+def test_a_failing_storage_initializer_is_reported_once_with_its_output_redacted() -> None:
+    cluster = converged_cluster()
+    # The canary: the rclone Secret's secret key, in the output the status would quote.
+    cluster.output_line = "Failed to copy: SignatureDoesNotMatch: signed with canary-secret"
+    cluster.pods.put(crash_looping_initializer("containerd://a"))
+    outcome = reconcile(cluster)
+    assert outcome is not None and cluster.writes == ["status"] and outcome.state == "Creating"
+    message = (
+        "init container iris-model-initializer of pod iris-default-0-iris-5d9f7-x2k4q cannot fetch the model: "
+        "Failed to copy: SignatureDoesNotMatch: signed with [redacted]"
+    )
+    conditions = seldon_ready(cluster)
+    for type_ in ("SeldonDeploymentReady", "Ready"):
+        assert (conditions[type_]["reason"], conditions[type_]["message"]) == ("ModelFetchFailed", message)
+    assert cluster.events == [Event("Warning", "ModelFetchFailed", message)]
+    assert cluster.output_reads == [("uid-pod", "iris-model-initializer", "containerd://a")]
+
+    # The same problem, and the next run failing the same way: nothing more to write or say.
+    cluster.writes.clear()
+    cluster.events.clear()
+    reconcile(cluster)
+    cluster.pods.put(crash_looping_initializer("containerd://b"))
+    reconcile(cluster)
+    assert cluster.writes == [] and cluster.events == []
+
+    # The pod recovers (it leaves the pod store): back to Creating, quietly.
+    cluster.pods.remove("models", "iris-default-0-iris-5d9f7-x2k4q")
+    reconcile(cluster)
+    assert cluster.writes == ["status"] and cluster.events == []
+    assert seldon_ready(cluster)["SeldonDeploymentReady"]["reason"] == "Creating"
+
+
+def test_pods_are_not_looked_into_once_seldon_reports_available_nor_when_healthy() -> None:
+    cluster = converged_cluster()
+    healthy = crash_looping_initializer("containerd://a")
+    healthy["status"]["initContainerStatuses"][0] |= {"state": {"terminated": {"exitCode": 0}}, "ready": True}
+    cluster.pods.put(healthy)
+    reconcile(cluster)
+    assert cluster.output_reads == [] and cluster.writes == []
+
+    seldon = cluster.get_seldon_deployment("models", "iris")
+    assert seldon is not None
+    cluster.put({**seldon, "status": {"state": "Available"}})
+    cluster.pods.put(crash_looping_initializer("containerd://a"))
+    reconcile(cluster)
+    assert cluster.output_reads == []
+    assert seldon_ready(cluster)["Ready"]["status"] == "True"

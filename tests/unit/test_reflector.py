@@ -12,7 +12,7 @@ import aiohttp
 import pytest
 
 from zenmodel_operator.runtime import reflector as reflector_module
-from zenmodel_operator.runtime.informer import Store
+from zenmodel_operator.runtime.informer import Cache, PodStore, Store
 from zenmodel_operator.runtime.listing import Listing
 from zenmodel_operator.runtime.reflector import Reflector
 from zenmodel_operator.runtime.transport import ApiError
@@ -67,7 +67,7 @@ class ScriptedKube(KubeCluster):
             yield step
 
 
-def reflect(kube: ScriptedKube, store: Store, listing: Listing = LISTING) -> list[tuple[str, str]]:
+def reflect(kube: ScriptedKube, store: Cache, listing: Listing = LISTING) -> list[tuple[str, str]]:
     """Runs a reflector until the script ends; returns the events it reported, applied to `store`."""
     seen: list[tuple[str, str]] = []
 
@@ -162,3 +162,21 @@ def test_namespace_globs_keep_only_matching_objects() -> None:
     )
     assert reflect(kube, Store("seldondeployments"), listing) == [("ADDED", "a"), ("ADDED", "c")]
     assert kube.watched_from == ["10", "12"]
+
+
+def test_a_failing_pod_a_new_list_lacks_is_reported_deleted() -> None:
+    failing = {
+        "metadata": {
+            "name": "p1",
+            "namespace": "models",
+            "uid": "u1",
+            "labels": {"seldon-deployment-id": "iris"},
+        },
+        "status": {"containerStatuses": [{"name": "iris", "state": {"terminated": {"exitCode": 1}}}]},
+    }
+    pods = PodStore()
+    assert pods.put(failing) == [("models", "iris")]
+    listing = Listing("v1", "/api/v1/namespaces/models/pods", "seldon-deployment-id", "models")
+    seen = reflect(ScriptedKube([([], 10)], [[]]), pods, listing)
+    assert seen == [("DELETED", "p1")]
+    assert len(pods) == 0

@@ -8,7 +8,9 @@ import pytest
 
 from zenmodel_operator.api.spec import ZenModelDeploymentSpec
 from zenmodel_operator.api.status import ZenModelDeploymentStatus
-from zenmodel_operator.core.conditions import Condition, merge_conditions
+from zenmodel_operator.core.conditions import Condition, Reason, merge_conditions
+from zenmodel_operator.core.plan import events_for
+from zenmodel_operator.core.pods import PodReport
 from zenmodel_operator.core.status import CredentialsOutcome, Observation, derive_status, prediction_url
 
 NOW = "2026-11-21T10:00:00Z"
@@ -225,3 +227,43 @@ def test_internal_url_is_seldons_address_else_the_predictor_services_port(execut
     reported = "http://iris-default.models.svc.cluster.local:9100/v2/models/iris/infer"  # Seldon's own ports
     status = derive_status(observe({"state": "Available", "address": {"url": reported}}, spec=spec), {}, NOW)
     assert status["internalURL"] == reported
+
+
+FETCH_FAILED = PodReport(
+    Reason.MODEL_FETCH_FAILED, "init container iris-model-initializer of pod p cannot fetch the model: x"
+)
+
+
+@pytest.mark.parametrize(
+    ("seldon_status", "changes", "reason"),
+    [
+        ({}, {}, "ModelFetchFailed"),
+        ({"state": "Creating"}, {}, "ModelFetchFailed"),
+        ({"state": "Available"}, {}, "Available"),
+        ({"state": "Failed"}, {}, "Failed"),
+        ({}, {"conflict": "not ours"}, "SeldonDeploymentConflict"),
+        ({}, {"apply_error": "refused"}, "ApplyFailed"),
+    ],
+)
+def test_a_pod_problem_explains_only_a_rollout_that_does_not_end(
+    seldon_status: dict[str, Any], changes: dict[str, Any], reason: str
+) -> None:
+    status = derive_status(observe(seldon_status, pod_problem=FETCH_FAILED, **changes), {}, NOW)
+    assert conditions(status)["SeldonDeploymentReady"][1] == reason
+    assert conditions(status)["Ready"][1] == reason
+    if reason == "ModelFetchFailed":
+        assert status["state"] == "Creating"
+        assert status["conditions"][1]["message"] == FETCH_FAILED.message
+
+
+def test_a_pod_problem_is_announced_once_and_its_end_quietly() -> None:
+    creating = derive_status(observe({}), {}, NOW)
+    failing = derive_status(observe({}, pod_problem=FETCH_FAILED), creating, LATER)
+    assert [(e.type, e.reason, e.message) for e in events_for(creating, failing, created_seldon=None)] == [
+        ("Warning", "ModelFetchFailed", FETCH_FAILED.message)
+    ]
+    reworded = PodReport(Reason.MODEL_FETCH_FAILED, "init container ... cannot fetch the model: y")
+    still = derive_status(observe({}, pod_problem=reworded), failing, LATER)
+    assert events_for(failing, still, created_seldon=None) == []
+    recovered = derive_status(observe({}), still, LATER)
+    assert events_for(still, recovered, created_seldon=None) == []

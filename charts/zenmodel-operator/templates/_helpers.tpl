@@ -107,6 +107,15 @@ spec or metadata.
 - apiGroups: [""]
   resources: ["events"]
   verbs: ["create"]
+# Seldon's model pods (a label selector: seldon-deployment-id), watched for why they never become ready.
+- apiGroups: [""]
+  resources: ["pods"]
+  verbs: ["list", "watch"]
+# The last line of a failed run of a model pod's container, read once per run: the storage initializer
+# writes no termination message, so its output is the only place its error is.
+- apiGroups: [""]
+  resources: ["pods/log"]
+  verbs: ["get"]
 {{- end }}
 
 {{/* The leader-election Lease's name: leaderElection.id, else the release's full name. */}}

@@ -39,6 +39,10 @@ class Reason(StrEnum):
     APPLY_FAILED = "ApplyFailed"
     WAITING_FOR_CREDENTIALS = "WaitingForCredentials"
     STOPPED = "Stopped"  # spec.replicas is 0
+    # ... and while Seldon still rolls out, why its pods never become ready (see `pods`)
+    MODEL_FETCH_FAILED = "ModelFetchFailed"  # the storage initializer exited with an error
+    MODEL_LOAD_FAILED = "ModelLoadFailed"  # the model server container exited or cannot start
+    SERVING_CONTAINER_FAILED = "ServingContainerFailed"  # another container (Seldon's executor, ...)
     # Ready, when the spec itself is refused
     INVALID_SPEC = "InvalidSpec"
 

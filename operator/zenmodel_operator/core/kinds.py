@@ -20,8 +20,9 @@ class Kind:
 PARENT = Kind(spec.API_VERSION, spec.KIND, spec.PLURAL)
 SELDON_DEPLOYMENT = Kind(seldon.API_VERSION, seldon.KIND, seldon.PLURAL)
 SECRET = Kind("v1", "Secret", "secrets")
+POD = Kind("v1", "Pod", "pods")  # Seldon's model pods: watched, never written
 
-_BY_IDENTITY = {(k.api_version, k.kind): k for k in (PARENT, SELDON_DEPLOYMENT, SECRET)}
+_BY_IDENTITY = {(k.api_version, k.kind): k for k in (PARENT, SELDON_DEPLOYMENT, SECRET, POD)}
 
 
 def kind_of(obj: Mapping[str, Any]) -> Kind:

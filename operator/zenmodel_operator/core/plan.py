@@ -17,6 +17,7 @@ from ..api.status import ZenModelDeploymentStatus
 from . import credentials as creds
 from .conditions import CREDENTIALS_READY, READY, SELDON_READY, Reason, find
 from .drift import removal_patch
+from .pods import PodRecord
 from .render import (
     ParentRef,
     earlier_parent_uid,
@@ -54,6 +55,7 @@ class Snapshot:
     seldon: Mapping[str, Any] | None
     rclone_secret: Mapping[str, Any] | None
     source_secret: creds.SourceSecret | None
+    pods: tuple[PodRecord, ...] = ()  # its model pods that fail (see `pods.summarize`)
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,12 @@ NO_ENGINE_ANNOTATION = "seldon.io/no-engine"  # on a predictor: Seldon leaves it
 # the first). A Seldon installed with other ports reports them in status.address, which the status prefers.
 EXECUTOR_HTTP_PORT = 8000
 MODEL_HTTP_PORT = 9000
+# On every pod Seldon Core v1.19 makes for a SeldonDeployment, with the SeldonDeployment's name as its value
+# (its GetSeldonDeploymentName: the name itself up to 63 characters; ours is the parent's, at most 55).
+DEPLOYMENT_ID_LABEL = "seldon-deployment-id"
+# Seldon names the init container that fetches the model after the model's container (its
+# InjectModelInitializer): `<container>-model-initializer`, cut to 63 characters.
+_STORAGE_INITIALIZER_SUFFIX = "-model-initializer"
 
 # Values of SeldonDeployment.status.state that the mirror tells apart.
 CREATING = "Creating"
@@ -54,6 +60,12 @@ def predictor_http_port(executor: Executor) -> int:
 def internal_url(namespace: str, name: str, port: int, path: str) -> str:
     """The predictor's in-cluster Service, as Seldon names it."""
     return f"http://{name}-{PREDICTOR_NAME}.{namespace}.svc.cluster.local:{port}{path}"
+
+
+def storage_initializer_name(model_name: str) -> str:
+    """The storage initializer's container name in the pods of the model container `model_name`: cut as
+    Seldon v1.19 cuts it (to 63 characters, then one trailing `-` removed)."""
+    return (model_name + _STORAGE_INITIALIZER_SUFFIX)[:63].removesuffix("-")
 
 
 def predictor_deployment_names(name: str, predictor: str, model_name: str) -> frozenset[str]:

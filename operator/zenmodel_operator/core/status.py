@@ -10,6 +10,7 @@ from typing import Any
 from ..api.spec import CanaryMode, ZenModelDeploymentSpec
 from . import seldon
 from .conditions import CREDENTIALS_READY, READY, SELDON_READY, Condition, Reason, merge_conditions
+from .pods import PodReport
 
 
 class State(StrEnum):
@@ -83,6 +84,8 @@ class Observation:
     conflict: str | None  # why a SeldonDeployment of the parent's name is not ours; None: no conflict
     apply_error: str | None
     default_base_url: str | None
+    # Why the model pods never become ready, while Seldon rolls out (see `awaits_rollout`); None: no problem
+    pod_problem: PodReport | None = None
 
     @property
     def owned_seldon(self) -> Mapping[str, Any] | None:
@@ -164,6 +167,20 @@ def canary_status(obs: Observation, spec: ZenModelDeploymentSpec) -> dict[str, A
 
 
 def seldon_condition(obs: Observation) -> tuple[State, Condition]:
+    """SeldonDeploymentReady and the state: Seldon's, mirrored; while it rolls out, a problem of its pods
+    says why the rollout does not end, in place of the plain Creating."""
+    state, condition = _seldon_condition(obs)
+    if condition.reason == Reason.CREATING and obs.pod_problem is not None:
+        return state, Condition(SELDON_READY, False, obs.pod_problem.reason, obs.pod_problem.message)
+    return state, condition
+
+
+def awaits_rollout(obs: Observation) -> bool:
+    """Whether the status waits for Seldon to roll the model out: what its pods' problems explain."""
+    return _seldon_condition(obs)[1].reason == Reason.CREATING
+
+
+def _seldon_condition(obs: Observation) -> tuple[State, Condition]:
     name = obs.name
     if obs.conflict is not None:
         return State.FAILED, Condition(SELDON_READY, False, Reason.CONFLICT, obs.conflict)

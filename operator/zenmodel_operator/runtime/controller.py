@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any, Protocol
 
@@ -23,8 +23,10 @@ from ..core.plan import (
     plan,
     source_secret_name,
 )
+from ..core.pods import PodProblem, PodRecord, describe, pod_problem
+from ..core.redaction import credential_redaction
 from ..core.render import ParentRef, is_controlled_by, rclone_secret_name
-from ..core.status import derive_status
+from ..core.status import Observation, awaits_rollout, derive_status
 from .clock import now_rfc3339
 from .leader import LeaseLost
 from .transport import ApplyRejected
@@ -40,6 +42,11 @@ class Cluster(Protocol):
     def get_parent(self, namespace: str, name: str) -> Mapping[str, Any] | None: ...
     def get_seldon_deployment(self, namespace: str, name: str) -> Mapping[str, Any] | None: ...
     def get_secret(self, namespace: str, name: str) -> Mapping[str, Any] | None: ...
+    def get_failing_pods(self, namespace: str, parent: str) -> tuple[PodRecord, ...]: ...
+    async def last_output_line(self, problem: PodProblem) -> str:
+        """The last line of the output of the problem's failed run, read once per run; "" if none."""
+        ...
+
     async def create(self, obj: Mapping[str, Any]) -> Mapping[str, Any]:
         """Creates `obj`; raises `AlreadyExists` (and writes nothing) if its name is taken."""
         ...
@@ -147,7 +154,22 @@ class Reconciler:
             seldon=self.cluster.get_seldon_deployment(namespace, name),
             rclone_secret=self.cluster.get_secret(namespace, rclone_secret_name(name)),
             source_secret=decode_source_secret(source) if source is not None else None,
+            pods=self.cluster.get_failing_pods(namespace, name),
         )
+
+    async def explain_rollout(self, snapshot: Snapshot, observation: Observation) -> Observation:
+        """While Seldon rolls the model out, what keeps its pods from becoming ready, if anything does: the
+        failed run's last output line is read only then, and once per run."""
+        if not snapshot.pods or observation.spec is None or not awaits_rollout(observation):
+            return observation
+        problem = pod_problem(snapshot.pods, observation.spec.model.name)
+        if problem is None:
+            return observation
+        line = await self.cluster.last_output_line(problem) if problem.failure.exited else None
+        redaction = credential_redaction(
+            snapshot.parent.get("spec") or {}, snapshot.source_secret, snapshot.rclone_secret
+        )
+        return replace(observation, pod_problem=describe(problem, line, redaction))
 
     async def reconcile(self, namespace: str, name: str) -> Outcome | None:
         snapshot = self.snapshot(namespace, name)
@@ -196,6 +218,7 @@ class Reconciler:
         except ApplyRejected as error:
             apply_error = str(error)
         observation = decided.observation(snapshot, self.settings, seldon=seldon, apply_error=apply_error)
+        observation = await self.explain_rollout(snapshot, observation)
 
         previous = managed_status(snapshot.parent.get("status"))
         status = derive_status(observation, previous, now_rfc3339())

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..core.plan import Event
+from ..core.pods import PodProblem, PodRecord, last_line
 from .informer import Informer
 from .transport import ApiError
 from .writes import KubeCluster
@@ -29,6 +30,23 @@ class InformedCluster:
 
     def get_secret(self, namespace: str, name: str) -> Mapping[str, Any] | None:
         return self.informer.secrets.get(namespace, name)
+
+    def get_failing_pods(self, namespace: str, parent: str) -> tuple[PodRecord, ...]:
+        return self.informer.pods.of_parent(namespace, parent)
+
+    async def last_output_line(self, problem: PodProblem) -> str:
+        """The last line of the output of the problem's failed run ("" if there is none or it cannot be
+        read), read through the API once per failed run, and kept with the pod's record."""
+        known = self.informer.pods.output(problem)
+        if known is not None:
+            return known
+        failure = problem.failure
+        output = await self.kube.container_output(
+            problem.pod.namespace, problem.pod.name, failure.name, previous=failure.previous
+        )
+        line = last_line(output) if output is not None else ""
+        self.informer.pods.remember_output(problem, line)
+        return line
 
     async def apply(self, obj: Mapping[str, Any]) -> Mapping[str, Any]:
         live = await self.kube.apply(obj)

@@ -12,6 +12,8 @@ The traps of any informer, and how each is met here:
 - Deletions missed while a watch could not resume (410 Gone): the reflector lists again and reports
   what its store holds and the list lacks as deleted.
 
+Seldon's model pods are watched for why they fail, and only that is kept (`PodStore`).
+
 Everything here runs on the event loop (kopf's handler, the reflectors and the async reconcile), so it
 needs no lock.
 """
@@ -28,7 +30,9 @@ import orjson
 from ..core import labels
 from ..core.kinds import PARENT, SECRET, SELDON_DEPLOYMENT, kind_of
 from ..core.plan import source_secret_name
+from ..core.pods import PodProblem, PodRecord, summarize
 from ..core.render import rclone_secret_name
+from ..core.seldon import DEPLOYMENT_ID_LABEL
 from .echo import Echoes, Key, ObjectKey
 
 LAST_APPLIED_ANNOTATION = "kubectl.kubernetes.io/last-applied-configuration"
@@ -112,14 +116,110 @@ class Store:
     def __len__(self) -> int:
         return len(self._objects)
 
+    def __contains__(self, key: Key) -> bool:
+        return key in self._objects
+
+
+RunKey = tuple[str, str, str]  # a failed run of a container: pod uid, container, run (`PodProblem.run_key`)
+
+
+class PodStore:
+    """Seldon's model pods, as far as they fail: what `pods.summarize` keeps of each pod with a failing
+    container, and nothing of the others. A healthy pod decides nothing, so its events wake no parent and
+    it costs no memory; a pod that recovers, or is being deleted, leaves the store and wakes its parent.
+
+    It also keeps the last output line read of each failed run (`remember_output`), for as long as its pod
+    keeps failing that way, so each run's output is read once."""
+
+    name = "pods"
+
+    def __init__(self) -> None:
+        self._pods: dict[Key, PodRecord] = {}
+        self._by_parent: dict[Key, dict[str, PodRecord]] = defaultdict(dict)
+        self._outputs: dict[RunKey, str] = {}
+
+    def get(self, namespace: str, name: str) -> dict[str, Any] | None:
+        """A held pod as the reflector reports it deleted (its identity and label), or None."""
+        record = self._pods.get((namespace, name))
+        if record is None:
+            return None
+        return {
+            "metadata": {
+                "namespace": namespace,
+                "name": name,
+                "uid": record.uid,
+                "labels": {DEPLOYMENT_ID_LABEL: record.parent},
+            }
+        }
+
+    def of_parent(self, namespace: str, parent: str) -> tuple[PodRecord, ...]:
+        return tuple((self._by_parent.get((namespace, parent)) or {}).values())
+
+    def put(self, pod: Mapping[str, Any]) -> list[Key]:
+        """Keeps what decides of `pod`; returns the parents (namespace, name) whose failing pods changed."""
+        key = key_of(pod)
+        held = self._pods.get(key)
+        record = summarize(pod, held)
+        if record == held:
+            return []
+        self._set(key, held, record)
+        return sorted({(key[0], r.parent) for r in (held, record) if r is not None})
+
+    def remove(self, namespace: str, name: str) -> list[Key]:
+        """The pod is gone; returns the parent it failed for, if it did."""
+        held = self._pods.get((namespace, name))
+        if held is None:
+            return []
+        self._set((namespace, name), held, None)
+        return [(namespace, held.parent)]
+
+    def output(self, problem: PodProblem) -> str | None:
+        """The last output line read of the problem's failed run ("" if it could not be read); None if it
+        was not read yet."""
+        return self._outputs.get(problem.run_key)
+
+    def remember_output(self, problem: PodProblem, line: str) -> None:
+        """Keeps the output line read of the problem's failed run, if its pod still fails that way."""
+        record = self._pods.get((problem.pod.namespace, problem.pod.name))
+        if record is not None and problem.failure in record.failures and record.uid == problem.pod.uid:
+            self._outputs[problem.run_key] = line
+
+    def _set(self, key: Key, held: PodRecord | None, record: PodRecord | None) -> None:
+        """Replaces `held`, kept under `key`, by `record` (None: nothing), and forgets the output of each
+        run `held` had and `record` has not."""
+        if held is not None:
+            siblings = self._by_parent[(key[0], held.parent)]
+            del siblings[key[1]]
+            if not siblings:
+                del self._by_parent[(key[0], held.parent)]
+            kept = {(record.uid, f.name, f.run) for f in record.failures} if record is not None else set()
+            for failure in held.failures:
+                if (run := (held.uid, failure.name, failure.run)) not in kept:
+                    self._outputs.pop(run, None)
+        if record is None:
+            self._pods.pop(key, None)
+        else:
+            self._pods[key] = record
+            self._by_parent[(key[0], record.parent)][key[1]] = record
+
+    def __iter__(self) -> Iterator[Key]:
+        return iter(list(self._pods))
+
+    def __len__(self) -> int:
+        return len(self._pods)
+
+
+Cache = Store | PodStore  # what a reflector keeps whole
+
 
 class Informer:
-    """The three stores the reconcile reads, the Secret -> parents index, and our writes' echoes."""
+    """The four stores the reconcile reads, the Secret -> parents index, and our writes' echoes."""
 
     def __init__(self) -> None:
         self.parents = Store("parents")
         self.seldon_deployments = Store("seldondeployments")
         self.secrets = Store("secrets")
+        self.pods = PodStore()
         self.synced = False
         # (namespace, Secret name) -> names of the parents whose credentials.secretRef names it.
         self._referenced_by: dict[Key, set[str]] = defaultdict(set)
@@ -146,12 +246,15 @@ class Informer:
         if store is self.parents:
             self._track(obj)
 
-    def changed(self, store: Store, obj: Mapping[str, Any]) -> list[tuple[Key, ObjectKey, int | None]]:
+    def changed(self, store: Cache, obj: Mapping[str, Any]) -> list[tuple[Key, ObjectKey, int | None]]:
         """A watch reported `obj` added or modified. Returns the parents to wake, each with what woke it
-        (empty for an echo of our own write or a version the store already holds)."""
+        (empty for an echo of our own write or a version the store already holds; for a pod, unless what
+        the pod store keeps of it changed)."""
         namespace, name = key_of(obj)
         source = (store.name, namespace, name)
         version = resource_version(obj)
+        if isinstance(store, PodStore):
+            return [(parent, source, version) for parent in store.put(obj) if parent in self.parents]
         kept = store.put(obj)
         if store is self.parents:
             self._track(obj)
@@ -159,9 +262,11 @@ class Informer:
             return []
         return [(parent, source, version) for parent in self._dependents(store, obj)]
 
-    def deleted(self, store: Store, obj: Mapping[str, Any]) -> list[Key]:
+    def deleted(self, store: Cache, obj: Mapping[str, Any]) -> list[Key]:
         """A watch reported `obj` deleted, or gone from its label selector. Returns the parents to wake."""
         namespace, name = key_of(obj)
+        if isinstance(store, PodStore):
+            return [parent for parent in store.remove(namespace, name) if parent in self.parents]
         store.remove(namespace, name)
         self.echoes.gone((store.name, namespace, name))
         if store is self.parents:

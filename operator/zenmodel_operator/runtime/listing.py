@@ -1,5 +1,5 @@
 """Listing the watched kinds page by page, in the namespaces kopf watches (its own pattern matching, see
-`namespaces`), with the Secrets' label selector."""
+`namespaces`), with the Secrets' and the pods' label selectors."""
 
 from __future__ import annotations
 
@@ -7,8 +7,9 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from ..core.kinds import PARENT, SECRET, SELDON_DEPLOYMENT, Kind
+from ..core.kinds import PARENT, POD, SECRET, SELDON_DEPLOYMENT, Kind
 from ..core.labels import CREDENTIALS_KEY
+from ..core.seldon import DEPLOYMENT_ID_LABEL
 from .echo import Key
 from .namespaces import matches_any, specific_namespaces
 from .transport import ApiError, Transport, api_root
@@ -30,10 +31,14 @@ def secrets_label_selector(watching: Watching) -> str | None:
 
 
 LIST_PAGE_SIZE = 250
+# A pod is the largest object listed (a whole spec and status, and managedFields): a parsed page of them is
+# the listing's memory peak, which the process's RSS keeps. Their list is only read for failing containers.
+POD_PAGE_SIZE = 50
 _LISTED: dict[str, Kind] = {  # informer store -> what it holds
     "parents": PARENT,
     "seldondeployments": SELDON_DEPLOYMENT,
     "secrets": SECRET,
+    "pods": POD,
 }
 
 
@@ -47,6 +52,7 @@ class Listing:
     selector: str | None
     namespace: str | None  # the path's namespace; None when cluster-wide
     globs: tuple[str, ...] = ()
+    page_size: int = LIST_PAGE_SIZE
 
     def keeps(self, obj: Mapping[str, Any]) -> bool:
         """Whether a listed or watched object belongs to the operator's namespaces."""
@@ -59,18 +65,22 @@ class Listing:
 
 def listings(store_name: str, settings: Watching) -> list[Listing]:
     """The collections of one watched kind, as kopf watches it: the same namespaces (kopf's own pattern
-    matching), and for Secrets the same label selector."""
+    matching), and for Secrets and pods their label selectors."""
     kind = _LISTED[store_name]
     api_version, plural, prefix = kind.api_version, kind.plural, api_root(kind.api_version)
-    selector = secrets_label_selector(settings) if plural == "secrets" else None
+    # Pods: Seldon's only (every pod it makes carries the label); Secrets: see `secrets_label_selector`.
+    selector = {"secrets": secrets_label_selector(settings), "pods": DEPLOYMENT_ID_LABEL}.get(plural)
+    page_size = POD_PAGE_SIZE if kind is POD else LIST_PAGE_SIZE
     patterns = settings.namespaces
     exact = specific_namespaces(patterns)
     if not patterns:
-        return [Listing(api_version, f"{prefix}/{plural}", selector, None)]
+        return [Listing(api_version, f"{prefix}/{plural}", selector, None, page_size=page_size)]
     if len(exact) != len(patterns):  # globs need the cluster-wide list (and the chart's cluster scope)
-        return [Listing(api_version, f"{prefix}/{plural}", selector, None, tuple(patterns))]
+        return [Listing(api_version, f"{prefix}/{plural}", selector, None, tuple(patterns), page_size)]
     return [
-        Listing(api_version, f"{prefix}/namespaces/{namespace}/{plural}", selector, namespace)
+        Listing(
+            api_version, f"{prefix}/namespaces/{namespace}/{plural}", selector, namespace, page_size=page_size
+        )
         for namespace in sorted(exact)
     ]
 
@@ -80,7 +90,7 @@ async def list_pages(kube: Transport, listing: Listing) -> AsyncIterator[tuple[l
     list's resourceVersion, from which a watch resumes. Raises `ApiError` 404 if the kind is not served."""
     token = ""
     while True:
-        query = [("limit", str(LIST_PAGE_SIZE))]
+        query = [("limit", str(listing.page_size))]
         query += [("labelSelector", listing.selector)] if listing.selector else []
         query += [("continue", token)] if token else []
         listed = await kube.request("GET", listing.path, query=query)

@@ -1,5 +1,5 @@
-"""List, then watch, one collection the operator only caches (SeldonDeployments, Secrets), keeping its
-informer store whole: client-go's reflector.
+"""List, then watch, one collection the operator only caches (SeldonDeployments, Secrets, Seldon's pods),
+keeping its informer store whole: client-go's reflector.
 
 kopf watches the parents, whose events it hands to our handler. The children need no handler, only a
 cache: through kopf, each of their events also took a worker, a logger and cause detection, a quarter of
@@ -21,7 +21,7 @@ import aiohttp
 import orjson
 
 from .echo import Key
-from .informer import Store, key_of, resource_version
+from .informer import Cache, key_of, resource_version
 from .listing import Listing, list_pages
 from .transport import ApiError, Transport, error_message
 
@@ -34,7 +34,7 @@ OnEvent = Callable[[str, Mapping[str, Any]], None]  # ("ADDED" | "MODIFIED" | "D
 
 
 class Reflector:
-    def __init__(self, kube: Transport, listing: Listing, store: Store, on_event: OnEvent) -> None:
+    def __init__(self, kube: Transport, listing: Listing, store: Cache, on_event: OnEvent) -> None:
         self.kube = kube
         self.listing = listing
         self.store = store

@@ -206,10 +206,37 @@ class Transport:
         content_type: str,
         accept: str,
     ) -> dict[str, Any]:
-        url, headers = authenticated(self.api, path, query, {"Accept": accept, "Content-Type": content_type})
+        raw = await self._exchange(
+            method, path, query=query, body=body, content_type=content_type, accept=accept
+        )
+        payload: dict[str, Any] = orjson.loads(raw or b"{}")
+        return payload
+
+    async def read_bytes(self, path: str, query: list[tuple[str, str]], *, timeout: float) -> bytes:
+        """A GET of what is not a JSON object (a container's output), within `timeout` seconds."""
+        return await self._exchange(
+            "GET", path, query=query, body=None, content_type="", accept="*/*", timeout=timeout
+        )
+
+    async def _exchange(
+        self,
+        method: str,
+        path: str,
+        *,
+        query: list[tuple[str, str]] | None,
+        body: Mapping[str, Any] | None,
+        content_type: str,
+        accept: str,
+        timeout: float | None = None,
+    ) -> bytes:
+        headers = {"Accept": accept, **({"Content-Type": content_type} if content_type else {})}
+        url, headers = authenticated(self.api, path, query, headers)
         data = orjson.dumps(body) if body is not None else None
+        options = dict(self._options)
+        if timeout is not None:
+            options["timeout"] = aiohttp.ClientTimeout(total=timeout)
         async with self._connections().request(
-            method, url, headers=headers, data=data, **self._options
+            method, url, headers=headers, data=data, **options
         ) as response:
             status = response.status
             raw = await response.read()
@@ -219,8 +246,7 @@ class Transport:
             if rejects_the_object(status, method, message):
                 raise ApplyRejected(str(error)) from error
             raise error
-        payload: dict[str, Any] = orjson.loads(raw or b"{}")
-        return payload
+        return raw
 
     async def ready(self) -> bool:
         """Whether the apiserver answers /readyz: one quick try (an outage's probe)."""

@@ -1,19 +1,29 @@
 """The operator's own writes, through the transport: server-side apply under one field manager, a create
 that never takes over a same-named object, the removal of what others added, the status, and Events.
-Each object's URL comes from the one kind table (`core.kinds`)."""
+Each object's URL comes from the one kind table (`core.kinds`). And the two reads no watch can serve: a
+same-named object's metadata, and a failed container's output."""
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Mapping
 from typing import Any
 
+import aiohttp
+
 from ..core.kinds import PARENT, kind_of
 from ..core.plan import Event
+from ..core.pods import OUTPUT_LIMIT_BYTES, OUTPUT_TAIL_LINES
 from .clock import now_rfc3339
 from .transport import ApiError, Transport, api_root
 
+log = logging.getLogger(__name__)
+
 FIELD_MANAGER = "zenmodel-operator"
+# A container's output comes through the apiserver from the pod's kubelet, which may not answer: the
+# reconcile waiting on it holds its key meanwhile.
+OUTPUT_TIMEOUT_SECONDS = 5.0
 COMPONENT = "zenmodel-operator"
 # Asks for an object's metadata alone: how the operator looks at a Secret it may not read.
 METADATA_ONLY = "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1"
@@ -64,6 +74,27 @@ class KubeCluster(Transport):
             if error.status == 404:
                 return None
             raise
+
+    async def container_output(
+        self, namespace: str, pod: str, container: str, *, previous: bool
+    ) -> bytes | None:
+        """The end of a container's output (its last lines, bounded; `previous`: of its run before the current
+        one), or None if it cannot be read (no kubelet answers, no permission, ...): a status then says less,
+        which is no failure of the reconcile, so it is logged at DEBUG only."""
+        query = [
+            ("container", container),
+            ("tailLines", str(OUTPUT_TAIL_LINES)),
+            ("limitBytes", str(OUTPUT_LIMIT_BYTES)),
+            *([("previous", "true")] if previous else []),
+        ]
+        path = f"/api/v1/namespaces/{namespace}/pods/{pod}/log"
+        try:
+            return await self.read_bytes(path, query, timeout=OUTPUT_TIMEOUT_SECONDS)
+        except (ApiError, aiohttp.ClientError, TimeoutError, OSError) as error:
+            log.debug(
+                "could not read the output of container %s of pod %s/%s: %s", container, namespace, pod, error
+            )
+            return None
 
     async def remove_foreign_keys(self, patch: Mapping[str, Any]) -> dict[str, Any] | None:
         """Applies a `drift.removal_patch`; None if the object changed since it was read (409), as its
