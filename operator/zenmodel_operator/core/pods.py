@@ -33,10 +33,14 @@ CANNOT_START = frozenset(
 ERR_IMAGE_PULL = "ErrImagePull"
 IMAGE_PULL_BACK_OFF = "ImagePullBackOff"
 MESSAGE_LIMIT = 300  # characters of a kubelet message or output line kept, and shown
-# What the output request asks of the kubelet: enough lines that the last one is whole and not blank,
-# and a bound on the bytes, which a process that writes one endless line would otherwise make large.
-OUTPUT_TAIL_LINES = 5
-OUTPUT_LIMIT_BYTES = 8192
+# What the output request asks of the kubelet: enough lines to reach back past a shutdown's lines to the
+# error (MLServer logs a failed load, a traceback, then about 40 lines of orderly shutdown), and a bound
+# on the bytes, which a process that writes one endless line would otherwise make large.
+OUTPUT_TAIL_LINES = 60
+OUTPUT_LIMIT_BYTES = 16384
+# A line that says something went wrong, as rclone ("Failed to copy: ...", "ERROR : ..."), Python
+# ("ValueError: ...") and Go programs write one.
+_SAYS_WHAT_WENT_WRONG = re.compile(r"error|exception|fail|fatal|panic|couldn't|cannot|can't|denied", re.I)
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,14 +105,19 @@ def _run(status: Mapping[str, Any], terminated: Mapping[str, Any]) -> str:
 
 
 def _failure(status: Mapping[str, Any], init: bool, held: ContainerFailure | None) -> ContainerFailure | None:
-    """The container's failure, if it is failing: exited non-zero (now, or in its last run while it is not
-    ready again: in CrashLoopBackOff, or running again), or waiting on a reason that says it cannot start."""
+    """The container's failure, if it is failing: exited (now, or in its last run while it is not ready
+    again: in CrashLoopBackOff, or running again) non-zero, or at all for a server, which should not exit
+    (MLServer exits 0 when its model fails to load); or waiting on a reason that says it cannot start."""
     name = str(status.get("name") or "")
     state = status.get("state") or {}
     terminated = state.get("terminated") or {}
     waiting = state.get("waiting") or {}
     last = (status.get("lastState") or {}).get("terminated") or {}
-    if terminated and _exit_code(terminated) != 0:
+
+    def failed(exited: Mapping[str, Any]) -> bool:
+        return bool(exited) and (not init or _exit_code(exited) != 0)
+
+    if failed(terminated):
         exited, previous = terminated, False
     elif waiting.get("reason") in CANNOT_START:
         reason = str(waiting["reason"])
@@ -118,7 +127,7 @@ def _failure(status: Mapping[str, Any], init: bool, held: ContainerFailure | Non
             return held
         message = _bounded(str(waiting.get("message") or ""))
         return ContainerFailure(name, init, False, reason, message, None, "", False)
-    elif last and _exit_code(last) != 0 and not terminated and not status.get("ready"):
+    elif failed(last) and not terminated and not status.get("ready"):
         exited, previous = last, "running" in state
     else:
         return None
@@ -200,22 +209,25 @@ def _visible(line: str) -> str:
 
 
 def last_line(output: bytes) -> str:
-    """The last line of a container's output with something visible in it, without terminal escapes or
-    control characters; "" if there is none. `output` is what the kubelet answered to an output request
-    bounded by OUTPUT_LIMIT_BYTES: at that size its last line may be cut, and is left out. Neither redacted
-    nor bounded yet: `describe` does both, in that order, so no cut can leave part of a secret."""
+    """The line of a container's output that tells a person most: the last one that says what went wrong,
+    else the last one with something visible in it; without terminal escapes or control characters; ""
+    if there is none. `output` is what the kubelet answered to an output request bounded by
+    OUTPUT_LIMIT_BYTES: at that size its last line may be cut, and is left out. Neither redacted nor
+    bounded yet: `describe` does both, in that order, so no cut can leave part of a secret."""
     text = output.decode("utf-8", errors="replace")
     if len(output) >= OUTPUT_LIMIT_BYTES:
         text = text.rpartition("\n")[0]
-    return next((visible for line in reversed(text.splitlines()) if (visible := _visible(line))), "")
+    lines = [visible for line in reversed(text.splitlines()) if (visible := _visible(line))]
+    return next((line for line in lines if _SAYS_WHAT_WENT_WRONG.search(line)), lines[0] if lines else "")
 
 
 def _detail(failure: ContainerFailure, output_line: str | None) -> str:
     if not failure.exited:
         return f"{failure.reason}: {failure.message}" if failure.message else failure.reason
     said = output_line or failure.message or f"exit code {failure.exit_code}"
-    # "Error" is the kubelet's word for any non-zero exit; another (OOMKilled, StartError) says more.
-    return f"{failure.reason}: {said}" if failure.reason and failure.reason != "Error" else said
+    # "Error" and "Completed" are the kubelet's words for any non-zero exit and for exit 0; another
+    # (OOMKilled, StartError) says more.
+    return f"{failure.reason}: {said}" if failure.reason not in ("", "Error", "Completed") else said
 
 
 def describe(problem: PodProblem, output_line: str | None, redaction: Redaction) -> PodReport:
