@@ -27,13 +27,14 @@ import pytest
 from support import iris
 from support.localcluster import LocalCluster
 from support.objects import apply, condition, events, fresh_namespace, must_get, secret, wait_state
-from support.objectstores import BUCKET, S3, moto_s3
+from support.objectstores import BUCKET, S3, azurite_blob, azurite_connection_string, moto_s3
 from support.operator_process import OperatorProcess
 from support.realnode import API_ADDRESS, FIGURES, REAL_NODE
 from support.realnode import unavailable_reason as node_unavailable
 from support.seldon_images import SKLEARN_V2_SERVER, built_seldon_images
 from support.serving import MODEL_NAME, serving_zmd, wait_for_classes
 from support.waiting import wait_for
+from zenmodel_operator.core.credentials import AZURE_EMULATOR_KEY
 
 pytestmark = [
     pytest.mark.e2e,
@@ -279,6 +280,25 @@ def reported_problem(
     wait_for(lambda: ready().get("reason") == reason, FAIL_TIMEOUT, f"{reason} never reported: {ready()}")
     wait_for(lambda: any(e["reason"] == reason for e in warnings()), FAIL_TIMEOUT, f"no {reason} Event")
     return str(ready()["message"]), warnings()
+
+
+def test_a_model_in_azure_blob_storage_answers_too(
+    node_cluster: LocalCluster, store: S3, namespace: str, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """Azurite's Blob service on the node's host address, read with a connection string (rclone's emulator
+    mode for the development account)."""
+    model = iris.train(built_seldon_images()[SKLEARN_V2_SERVER], tmp_path_factory.mktemp("azure-model"))
+    objects = {f"{FIRST}/{iris.MODEL_FILE}": model.read_bytes()}
+    with azurite_blob(tmp_path_factory.mktemp("azurite"), host=API_ADDRESS, objects=objects) as endpoint:
+        credentials = secret(
+            namespace,
+            "azure-creds",
+            {"AZURE_STORAGE_CONNECTION_STRING": azurite_connection_string(endpoint, AZURE_EMULATOR_KEY)},
+        )
+        model_doc = serving_zmd("azure", namespace, f"az://{BUCKET}/{FIRST}", store.endpoint)
+        model_doc["spec"]["credentials"] = {"secretRef": {"name": "azure-creds"}}
+        serve_and_measure(node_cluster, credentials, model_doc)
+        node_cluster.kubectl("delete", "zmd", "azure", "-n", namespace)
 
 
 @pytest.mark.parametrize("number", [1, 2, 3])
