@@ -18,6 +18,7 @@ import signal
 import sys
 import tempfile
 import threading
+import time
 from pathlib import Path
 
 import yaml
@@ -40,8 +41,11 @@ MODEL_PATH = "iris/v1"
 SERVE_TIMEOUT = 180
 
 
+STARTED = time.monotonic()
+
+
 def banner(text: str) -> None:
-    print(f"\n=== {text}", flush=True)
+    print(f"\n=== [{time.monotonic() - STARTED:5.1f}s] {text}", flush=True)
 
 
 def show(cluster: LocalCluster, *args: str) -> None:
@@ -92,6 +96,7 @@ def main() -> int:
                     {**cluster.env(), "ZENMODEL_INGRESS_BASE_URL": "http://ingress.example.com"}, log
                 ).start()
                 try:
+                    cluster.real_node.wait_for_images()
                     serve(cluster, store.endpoint, store.access_key_id, store.secret_access_key)
                     if args.keep:
                         print(f"\nKeeping it running; operator log: {log}. Ctrl-C to stop.", flush=True)

@@ -58,15 +58,19 @@ CANARY = "canary-9f2c1e7d-secret-value"  # a secret key that must never be seen 
 
 @pytest.fixture(scope="module")
 def node_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
-    images = built_seldon_images().values()
     local = LocalCluster(tmp_path_factory.mktemp("serving-cluster"))
-    local.start(local.crds, scheduler=True, fake_node=True, seldon=True, real_node=True, timeout=300)
+    local.start(
+        local.crds,
+        scheduler=True,
+        fake_node=True,
+        seldon=True,
+        real_node=True,
+        real_node_images=list(built_seldon_images().values()),
+        timeout=300,
+    )
     assert local.real_node is not None
     try:
-        started = time.monotonic()
-        for image in images:
-            local.real_node.import_from_podman(image)
-        FIGURES["Seldon's images: import into containerd (s)"] = time.monotonic() - started
+        local.real_node.wait_for_images()
         yield local
     finally:
         if SECONDS_TO_PREDICTION:

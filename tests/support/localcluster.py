@@ -226,6 +226,7 @@ class LocalCluster:
         fake_node: bool = False,
         seldon: bool = False,
         real_node: bool = False,
+        real_node_images: Sequence[str] = (),
     ) -> None:
         """Starts etcd, then the API server, installs ``crds``, then the controller manager, and returns
         once its controllers run (not just once its /healthz is ok).
@@ -240,7 +241,9 @@ class LocalCluster:
         Available: Seldon's Deployments get pods, and the Deployments report them available.
 
         ``real_node`` adds a real node (``support.realnode``: containerd, the kubelet, kube-proxy, a
-        bridge CNI); the API server then listens on that node's network, not on loopback.
+        bridge CNI); the API server then listens on that node's network, not on loopback. Its containerd
+        imports ``real_node_images`` from podman while the node starts: ``real_node.wait_for_images()``
+        before a pod needs them.
         """
         with self._lock:
             if self._processes:
@@ -249,7 +252,7 @@ class LocalCluster:
             deadline = time.monotonic() + timeout
             try:
                 if real_node:
-                    self.real_node = RealNode(self.workdir, self.tools_dir)
+                    self.real_node = RealNode(self.workdir, self.tools_dir, real_node_images)
                     self.real_node.prepare_host()
                 self._start(list(crds), deadline)
                 self._start_workload_parts(deadline, scheduler=scheduler, fake_node=fake_node, seldon=seldon)
