@@ -148,6 +148,20 @@ CONFLICT: dict[str, Any] = {
     ],
 }
 
+FETCH_FAILED_MESSAGE = (
+    "init container iris-model-initializer of pod iris-default-0-iris-5d9f7c8b6-x2k4q cannot fetch the model: "
+    "Failed to copy: directory not found"
+)
+MODEL_POD_FAILS: dict[str, Any] = {
+    "observedGeneration": 3,
+    "state": "Creating",
+    "conditions": [
+        CREDENTIALS_OK,
+        condition("SeldonDeploymentReady", "False", "ModelFetchFailed", FETCH_FAILED_MESSAGE),
+        condition("Ready", "False", "ModelFetchFailed", FETCH_FAILED_MESSAGE),
+    ],
+}
+
 STOPPED_MESSAGE = "SeldonDeployment iris is scaled to zero on purpose (spec.replicas is 0)"
 STOPPED: dict[str, Any] = {
     "observedGeneration": 3,
@@ -176,6 +190,7 @@ STOPPED: dict[str, Any] = {
         pytest.param(zmd(FAILED, generation=4), "Progressing", "generation 4", id="stale-failure"),
         pytest.param(zmd(CREDENTIALS_ERROR), "Degraded", "Secret s3-creds not found", id="credentials-error"),
         pytest.param(zmd(CONFLICT), "Degraded", CONFLICT_MESSAGE, id="conflict"),
+        pytest.param(zmd(MODEL_POD_FAILS), "Degraded", FETCH_FAILED_MESSAGE, id="model-pod-fails"),
         pytest.param(zmd(STOPPED), "Suspended", STOPPED_MESSAGE, id="stopped"),
         pytest.param(zmd(STOPPED, generation=4), "Progressing", "generation 4", id="stopping"),
         pytest.param(zmd(None), "Progressing", "Waiting for the operator", id="no-status"),

@@ -2,7 +2,9 @@
 -- Argo CD sets the global `obj` to the live resource; the script returns {status = ..., message = ...}.
 --   Healthy:     Ready=True, the operator has observed the current generation, and a canary (if any) has
 --                all its replicas available.
---   Degraded:    state Failed, CredentialsReady=False, or Ready=False because of a foreign SeldonDeployment.
+--   Degraded:    state Failed, CredentialsReady=False, or Ready=False because of a foreign SeldonDeployment
+--                or of a model pod that fails (ModelFetchFailed, ModelLoadFailed, ServingContainerFailed:
+--                Seldon would report Creating for ever).
 --   Suspended:   state Stopped: scaled to zero replicas on purpose.
 --   Progressing: no status yet, a generation not yet observed, Seldon still rolling out (Creating), or a
 --                canary not yet fully available.
@@ -53,6 +55,13 @@ end
 if ready ~= nil and ready.status == "False" and ready.reason == "SeldonDeploymentConflict" then
   hs.status = "Degraded"
   hs.message = describe(ready, "A SeldonDeployment of the same name is not owned by this ZenModelDeployment")
+  return hs
+end
+
+local failing_pod_reasons = {ModelFetchFailed = true, ModelLoadFailed = true, ServingContainerFailed = true}
+if ready ~= nil and ready.status == "False" and failing_pod_reasons[ready.reason] then
+  hs.status = "Degraded"
+  hs.message = describe(ready, "A model pod fails: " .. tostring(ready.reason))
   return hs
 end
 
