@@ -26,7 +26,7 @@ import pytest
 
 from support import iris
 from support.localcluster import LocalCluster
-from support.objects import apply, condition, events, fresh_namespace, must_get, secret, wait_state
+from support.objects import apply, condition, decoded, events, fresh_namespace, must_get, secret, wait_state
 from support.objectstores import BUCKET, S3, azurite_blob, azurite_connection_string, moto_s3
 from support.operator_process import OperatorProcess
 from support.realnode import API_ADDRESS, FIGURES, REAL_NODE
@@ -225,13 +225,14 @@ def test_a_rotated_key_rolls_the_pods_and_the_model_still_answers(
     )
 
 
-def test_a_wrong_key_fails_the_fetch_for_real_and_says_so(
+def test_a_wrong_key_fails_the_fetch_for_real_says_so_and_recovers(
     node_cluster: LocalCluster, store: S3, namespace: str, operator: OperatorProcess
 ) -> None:
     name = "wrong-key"
+    access_key_id, secret_access_key = current_key(node_cluster, namespace)
     apply(
         node_cluster,
-        s3_credentials(namespace, "wrong-creds", store.access_key_id, CANARY),
+        s3_credentials(namespace, "wrong-creds", access_key_id, CANARY),
         serving_zmd(name, namespace, f"s3://{BUCKET}/{FIRST}", store.endpoint, secret="wrong-creds"),
     )
 
@@ -248,12 +249,29 @@ def test_a_wrong_key_fails_the_fetch_for_real_and_says_so(
     wait_for(lambda: failed_fetch() is not None, FAIL_TIMEOUT, "the storage initializer never failed")
     pod = failed_fetch()
     assert pod is not None
+    started = time.monotonic()
     message, warnings = reported_problem(node_cluster, namespace, name, "ModelFetchFailed")
+    FIGURES["failed fetch seen to ModelFetchFailed and its Warning Event (s)"] = time.monotonic() - started
     # The init container's name, and rclone's own last word on it: the store refused the key.
     assert pod["spec"]["initContainers"][0]["name"] in message
     assert "Failed to copy: SignatureDoesNotMatch" in message
     seen = json.dumps([must_get(node_cluster, "zmd", namespace, name), warnings]) + operator.log()
     assert CANARY not in seen
+
+    # The right key: the pods roll, the fetch succeeds, the model answers and the condition clears.
+    started = time.monotonic()
+    apply(node_cluster, s3_credentials(namespace, "wrong-creds", access_key_id, secret_access_key))
+    wait_for_classes(node_cluster, namespace, name, iris.SAMPLES, iris.IRIS.expected_classes(), ROLL_TIMEOUT)
+    wait_state(node_cluster, namespace, name, "Available", timeout=ROLL_TIMEOUT)
+    FIGURES["right key after a wrong one: edit to the model's first answer (s)"] = time.monotonic() - started
+    assert condition(must_get(node_cluster, "zmd", namespace, name), "Ready")["status"] == "True"
+    node_cluster.kubectl("delete", "zmd", name, "-n", namespace)
+
+
+def current_key(cluster: LocalCluster, namespace: str) -> tuple[str, str]:
+    """The store's key as `s3-creds` holds it now (a rotation test replaces it)."""
+    data = decoded(must_get(cluster, "secret", namespace, "s3-creds"))
+    return data["AWS_ACCESS_KEY_ID"], data["AWS_SECRET_ACCESS_KEY"]
 
 
 def test_a_model_the_server_cannot_load_says_so(
@@ -266,6 +284,7 @@ def test_a_model_the_server_cannot_load_says_so(
     # The model's container, and MLServer's own word on the load: above its orderly shutdown's last lines.
     assert f"container {MODEL_NAME} of pod" in message
     assert "ValueError" in message
+    node_cluster.kubectl("delete", "zmd", name, "-n", namespace)
     assert model_pods(node_cluster, namespace, name)[0]["spec"]["nodeName"] == REAL_NODE
 
 
