@@ -34,6 +34,7 @@ from support.modelpods import (
 from support.objects import apply, condition, events, get, s3_secret, wait_state, zmd
 from support.operator_process import OperatorProcess
 from support.waiting import wait_for
+from zenmodel_operator.core.pods import OUTPUT_LIMIT_BYTES, OUTPUT_TAIL_LINES
 
 pytestmark = pytest.mark.e2e
 
@@ -142,7 +143,8 @@ def test_a_storage_initializer_that_cannot_fetch_the_model_is_reported_without_t
     wait_for(lambda: warnings(cluster, ns) == [("ModelFetchFailed", message)], TIMEOUT, "no Warning Event")
     settled(operator)
     # The output of that run, asked once, through the apiserver to the node's kubelet.
-    assert container_logs.asked(ns, POD, INITIALIZER) == [{"tailLines": "5", "limitBytes": "8192"}]
+    bounds = {"tailLines": str(OUTPUT_TAIL_LINES), "limitBytes": str(OUTPUT_LIMIT_BYTES)}
+    assert container_logs.asked(ns, POD, INITIALIZER) == [bounds]
     assert output_reads(cluster, ns) - reads_before == 1
     assert operator_writes(cluster, ns) - writes_before == 2  # the status, the Event
     everything = json.dumps([get(cluster, "zmd", ns, "iris"), events(cluster, ns, "iris")]) + operator.log()
