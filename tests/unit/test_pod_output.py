@@ -10,7 +10,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from zenmodel_operator.core.pods import PodProblem, pod_problem
+from zenmodel_operator.core.pods import OUTPUT_LIMIT_BYTES, OUTPUT_TAIL_LINES, PodProblem, pod_problem
 from zenmodel_operator.runtime.informed import InformedCluster
 from zenmodel_operator.runtime.informer import Informer
 from zenmodel_operator.runtime.transport import ApiError
@@ -80,7 +80,11 @@ def test_the_last_line_of_a_run_is_read_once_and_bounded() -> None:
     )
     ((path, query, timeout),) = kube.asked
     assert path == "/api/v1/namespaces/models/pods/iris-default-0-iris-abc/log"
-    assert query == {"container": "iris-model-initializer", "tailLines": "5", "limitBytes": "8192"}
+    assert query == {
+        "container": "iris-model-initializer",
+        "tailLines": str(OUTPUT_TAIL_LINES),
+        "limitBytes": str(OUTPUT_LIMIT_BYTES),
+    }
     assert timeout <= 5
 
 
