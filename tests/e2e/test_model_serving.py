@@ -284,8 +284,8 @@ def test_a_model_the_server_cannot_load_says_so(
     # The model's container, and MLServer's own word on the load: above its orderly shutdown's last lines.
     assert f"container {MODEL_NAME} of pod" in message
     assert "ValueError" in message
-    node_cluster.kubectl("delete", "zmd", name, "-n", namespace)
     assert model_pods(node_cluster, namespace, name)[0]["spec"]["nodeName"] == REAL_NODE
+    node_cluster.kubectl("delete", "zmd", name, "-n", namespace)
 
 
 def reported_problem(
