@@ -64,16 +64,13 @@ INGRESS = "http://ingress.example.com"
 @pytest.fixture(scope="session")
 def operator(cluster: LocalCluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[OperatorProcess]:
     """One operator for the e2e-* namespaces (the write-budget tests run their own, elsewhere)."""
-    process = OperatorProcess(
+    with OperatorProcess(
         {**cluster.env(), "ZENMODEL_INGRESS_BASE_URL": INGRESS},
         tmp_path_factory.mktemp("operator") / "operator.log",
         "--namespaces",
         "e2e-*",
-    ).start()
-    try:
+    ) as process:
         yield process
-    finally:
-        process.stop()
 
 
 @pytest.fixture(scope="module")

@@ -99,13 +99,9 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3]:
 def operator(
     node_cluster: LocalCluster, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[OperatorProcess]:
-    process = OperatorProcess(
-        node_cluster.env(), tmp_path_factory.mktemp("operator") / "operator.log", "--namespaces", "serve-*"
-    ).start()
-    try:
+    log = tmp_path_factory.mktemp("operator") / "operator.log"
+    with OperatorProcess(node_cluster.env(), log, "--namespaces", "serve-*") as process:
         yield process
-    finally:
-        process.stop()
 
 
 @pytest.fixture(scope="module")

@@ -53,17 +53,14 @@ def operator(cluster: LocalCluster, tmp_path_factory: pytest.TempPathFactory) ->
         pytest.fail(
             f"the operator's environment is missing ({OPERATOR_PYTHON}): run `make venv`", pytrace=False
         )
-    process = OperatorProcess(
+    with OperatorProcess(
         {**cluster.env(), "ZENMODEL_INGRESS_BASE_URL": INGRESS},
         tmp_path_factory.mktemp("operator") / "operator.log",
         "--namespaces",
         "zenml-*",
         python=str(OPERATOR_PYTHON),
-    ).start()
-    try:
+    ) as process:
         yield process
-    finally:
-        process.stop()
 
 
 @pytest.fixture(scope="session")
