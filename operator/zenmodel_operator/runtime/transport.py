@@ -17,7 +17,7 @@ from __future__ import annotations
 import ssl
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import AbstractContextManager
-from functools import cached_property
+from functools import cached_property, partial
 from typing import Any
 from urllib.parse import urlencode
 
@@ -187,28 +187,14 @@ class Transport:
         accept: str = "application/json",
     ) -> dict[str, Any]:
         """One API call, no retry (see `load_configuration`). Secret bodies never reach an error's text."""
+        exchange = partial(
+            self._exchange, method, path, query=query, body=body, content_type=content_type, accept=accept
+        )
         if method != "GET" and self.fence is not None:
             with self.fence():  # spans the request: a clean stop waits for the writes on their way
-                return await self._request(
-                    method, path, query=query, body=body, content_type=content_type, accept=accept
-                )
-        return await self._request(
-            method, path, query=query, body=body, content_type=content_type, accept=accept
-        )
-
-    async def _request(
-        self,
-        method: str,
-        path: str,
-        *,
-        query: list[tuple[str, str]] | None,
-        body: Mapping[str, Any] | None,
-        content_type: str,
-        accept: str,
-    ) -> dict[str, Any]:
-        raw = await self._exchange(
-            method, path, query=query, body=body, content_type=content_type, accept=accept
-        )
+                raw = await exchange()
+        else:
+            raw = await exchange()
         payload: dict[str, Any] = orjson.loads(raw or b"{}")
         return payload
 
